@@ -1,0 +1,51 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * The `freshrec` command. Each command lives in commands/<name>.ts (or commands/<name>-<sub>.ts for
+ * `freshrec <name> <sub>`) and exports `run(args: string[]): Promise<number>` plus a one-line `summary`.
+ */
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { FreshrecError } from "@freshrec/core";
+
+export interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const commandsDir = join(dirname(fileURLToPath(import.meta.url)), "commands");
+const available = () => readdirSync(commandsDir).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
+
+async function load(name: string): Promise<Command> {
+  return (await import(join(commandsDir, `${name}.ts`))) as Command;
+}
+
+async function usage(): Promise<void> {
+  const lines = await Promise.all(available().map(async (n) => `  ${n.replace("-", " ").padEnd(22)} ${(await load(n)).summary}`));
+  console.log(`usage: freshrec <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun 'freshrec <command> --help' for a command's options.`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, second, ...rest] = argv;
+  if (!first || first === "--help" || first === "-h" || first === "help") {
+    await usage();
+    return first ? 0 : 2;
+  }
+  const names = available();
+  if (second && names.includes(`${first}-${second}`)) return (await load(`${first}-${second}`)).run(rest);
+  if (names.includes(first)) return (await load(first)).run(argv.slice(1));
+  console.error(`freshrec: unknown command '${[first, second].filter(Boolean).join(" ")}'`);
+  await usage();
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof FreshrecError) console.error(`freshrec: ${err.message}`);
+    else console.error(err);
+    process.exitCode = 1;
+  },
+);
