@@ -1,1 +1,6 @@
-export {};
+export { loadClusterModel, type ClusterModel, type ScorerOptions } from "./cluster-model.js";
+export type { Scorer, Prompt } from "./scorer.js";
+export type { ClusterScore } from "./distribution.js";
+export { clusterDistribution } from "./distribution.js";
+export { readGgufMetadata, readAdapterMetadata, type ModelFileInfo, type AdapterFileInfo } from "./metadata.js";
+export { ModelFileError, NotAFreshrecModelError, AdapterMismatchError, StaleAdapterError, ScorerDisposedError } from "./errors.js";

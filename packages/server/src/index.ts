@@ -1,1 +1,15 @@
-export {};
+export { createApp, SERVER_VERSION, type AppDeps, type FreshrecApp } from "./app.js";
+export { startServer, exitOnSignals, type RunningServer } from "./server.js";
+export { loadServerConfig, ServerConfigSchema, type ServerConfig, type ServerConfigInput } from "./config.js";
+export { Authenticator, parseApiKeys, SCOPES, type ApiKey, type Scope, type Principal } from "./auth.js";
+export { RateLimiter } from "./rate-limit.js";
+export { SwapSlot, type Lease, type Disposable } from "./swap-slot.js";
+export { ModelManager, ServingScorer, ServingTable, type SwapOutcome } from "./model-manager.js";
+export { ServerMetrics } from "./metrics.js";
+export { openApiDocument } from "./openapi.js";
+export { HttpError } from "./errors.js";
+export * from "./api-schemas.js";
+export type { StorePort, RegistryPort, ModelPort, ScorerPort, LoadModel } from "./ports.js";
+export { SimulatedLoop, loopStateFile, readLoopState, type SimulatedLoopOptions } from "./simulated-loop.js";
+export { JobRunner, type JobInfo, type JobKind, type JobState } from "./jobs.js";
+export { runLoad, type LoadOptions, type LoadResult } from "./bench/load.js";

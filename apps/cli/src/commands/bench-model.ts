@@ -1,0 +1,167 @@
+/**
+ * `freshrec bench model`: trains a default-size model on a synthetic world, then runs a list of measurements
+ * whose figures merge into one JSON object (the last stdout line). Training measurements (trainer-bridge) and
+ * scoring measurements (scorer) each append to MEASUREMENTS; every figure sits next to its same-run baseline.
+ */
+import { parseArgs } from "node:util";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { FIRST_CLUSTER_TOKEN, clusterToToken, mulberry32, promptTokens, type LayoutParams } from "@freshrec/core";
+import { loadClusterModel, type ClusterModel, type Prompt } from "@freshrec/scorer";
+import { DEFAULT_MODEL_SIZE, forward, pretrain, trainLora, type Example } from "@freshrec/trainer-bridge";
+import { terminalProgress, type ProgressFn } from "../progress.js";
+
+export const summary = "benchmark the model: training speed vs llama_opt, scoring latency and throughput, trainer/llama.cpp parity";
+
+const LAYOUT: LayoutParams = { k: 2, ragSlots: 3, nClusters: 500 };
+
+/** What the shared setup produced: a default-size base (F32 + Q8_0) and a LoRA adapter for it. */
+interface BenchModels {
+  f32: string;
+  q8: string;
+  adapter: string;
+  prompts: Prompt[];
+  report: ProgressFn;
+}
+type Figures = Record<string, number>;
+type Measurement = (m: BenchModels) => Promise<Figures>;
+
+function syntheticPrompts(n: number, seed: number): Prompt[] {
+  const rnd = mulberry32(seed);
+  const c = () => Math.floor(rnd() * LAYOUT.nClusters);
+  return Array.from({ length: n }, () => ({ history: [c(), c()], rag: rnd() < 0.2 ? null : [c(), c(), c()] }));
+}
+const examplesOf = (prompts: Prompt[], shift: number): Example[] =>
+  prompts.map((p) => ({ tokens: promptTokens(p.history, p.rag, LAYOUT), target: clusterToToken((p.history[1]! * 7 + 3 + shift) % LAYOUT.nClusters) }));
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+
+// ---- scoring measurements (packages/scorer) ----
+
+/** One prompt at a time on one sequence, one thread: the latency a live request sees (Q8_0 base + adapter, as served). */
+async function singlePromptLatency(m: BenchModels): Promise<Figures> {
+  const model = await loadClusterModel({ path: m.q8, threads: 1 });
+  const scorer = await model.createScorer({ adapterPath: m.adapter, parallel: 1 });
+  const times: number[] = [];
+  for (const [i, p] of m.prompts.slice(0, 2000).entries()) {
+    const t = performance.now();
+    await scorer.scoreNext([p]);
+    times.push(performance.now() - t);
+    if (i % 200 === 0) m.report({ phase: "score: single prompt", done: i, total: 2000 });
+  }
+  await model.dispose();
+  times.sort((a, b) => a - b);
+  return { score_p50_ms: round(percentile(times, 0.5)), score_p99_ms: round(percentile(times, 0.99)) };
+}
+
+async function promptsPerSecond(model: ClusterModel, prompts: Prompt[], opts: Parameters<ClusterModel["createScorer"]>[0]): Promise<number> {
+  const scorer = await model.createScorer(opts);
+  const t = performance.now();
+  await scorer.scoreNext(prompts);
+  const rate = prompts.length / ((performance.now() - t) / 1000);
+  await scorer.dispose();
+  return round(rate, 0);
+}
+
+/**
+ * Bulk scoring: one context per core (1 thread each) with 32 sequences decoded per batch, against two baselines
+ * measured in the same run: one sequence scoring prompts in turn, and a naive fresh context per prompt.
+ */
+async function bulkThroughput(m: BenchModels): Promise<Figures> {
+  const model = await loadClusterModel({ path: m.q8, threads: 1 });
+  m.report({ phase: "score: bulk", done: 0, total: 3 });
+  const bulk = await promptsPerSecond(model, m.prompts, { adapterPath: m.adapter, parallel: 32, contexts: 2 });
+  m.report({ phase: "score: bulk", done: 1, total: 3 });
+  const oneContext = await promptsPerSecond(model, m.prompts.slice(0, 4000), { adapterPath: m.adapter, parallel: 32, contexts: 1 });
+  m.report({ phase: "score: bulk", done: 2, total: 3 });
+  const sequential = await promptsPerSecond(model, m.prompts.slice(0, 1000), { adapterPath: m.adapter, parallel: 1 });
+  const naive = m.prompts.slice(0, 100);
+  const t = performance.now();
+  for (const p of naive) {
+    const s = await model.createScorer({ adapterPath: m.adapter, parallel: 1 });
+    await s.scoreNext([p]);
+    await s.dispose();
+  }
+  const naiveRate = naive.length / ((performance.now() - t) / 1000);
+  await model.dispose();
+  return {
+    bulk_prompts_per_s: bulk,
+    bulk_one_context_prompts_per_s: oneContext,
+    baseline_sequential_prompts_per_s: sequential,
+    baseline_context_per_prompt_prompts_per_s: round(naiveRate, 0),
+  };
+}
+
+/** Largest |log p| difference over cluster tokens between the trainer's forward pass and llama.cpp, F32 base + adapter. */
+async function parity(m: BenchModels): Promise<Figures> {
+  const prompts = m.prompts.slice(0, 200);
+  const trainer = await forward({ base: m.f32, adapter: m.adapter, prompts: prompts.map((p) => ({ tokens: promptTokens(p.history, p.rag, LAYOUT) })), logits: true });
+  const model = await loadClusterModel({ path: m.f32 });
+  const diff = async (exact: boolean) => {
+    const scorer = await model.createScorer({ adapterPath: m.adapter, exact, parallel: 16 });
+    const lp = await scorer.tokenLogProbs(prompts);
+    await scorer.dispose();
+    let worst = 0;
+    trainer.rows.forEach((row, i) => {
+      const logits = row.logits!;
+      const max = Math.max(...logits);
+      const lse = max + Math.log(logits.reduce((s, l) => s + Math.exp(l - max), 0));
+      for (let t = FIRST_CLUSTER_TOKEN; t < logits.length; t++) worst = Math.max(worst, Math.abs(logits[t]! - lse - lp[i]![t]!));
+    });
+    return worst;
+  };
+  const exact = await diff(true);
+  const fast = await diff(false);
+  const q8 = await loadClusterModel({ path: m.q8 });
+  const top1 = async (cm: ClusterModel) => {
+    const s = await cm.createScorer({ adapterPath: m.adapter, parallel: 16 });
+    const r = (await s.scoreNext(prompts)).map((d) => d[0]!.clusterId);
+    await s.dispose();
+    return r;
+  };
+  const [a, b] = [await top1(model), await top1(q8)];
+  await Promise.all([model.dispose(), q8.dispose()]);
+  return {
+    parity_max_abs_diff: exact,
+    parity_fast_kv_f16_max_abs_diff: fast,
+    q8_vs_f32_top1_agreement: round(a.filter((c, i) => c === b[i]).length / prompts.length),
+  };
+}
+
+// ---- training measurements (packages/trainer-bridge) go here, e.g. pretrain/lora/llama_opt examples per second ----
+
+const MEASUREMENTS: Measurement[] = [singlePromptLatency, bulkThroughput, parity];
+
+async function trainModels(dir: string, report: ProgressFn): Promise<Omit<BenchModels, "report">> {
+  const train = syntheticPrompts(20_000, 1);
+  const f32 = join(dir, "base.f32.gguf");
+  const q8 = join(dir, "base.q8.gguf");
+  const adapter = join(dir, "adapter.gguf");
+  await pretrain({ layout: LAYOUT, modelId: "bench-base", outF32: f32, outQ8: q8, size: DEFAULT_MODEL_SIZE, examples: examplesOf(train, 0), epochs: 2, seed: 1, threads: 2, onProgress: report });
+  await trainLora({ base: f32, out: adapter, adapterId: "bench-adapter", examples: examplesOf(train.slice(0, 5000), 5), epochs: 1, seed: 1, threads: 2, onProgress: report });
+  return { f32, q8, adapter, prompts: syntheticPrompts(8000, 2) };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false } } });
+  if (values.help) {
+    console.log("usage: freshrec bench model [--json]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.");
+    return 0;
+  }
+  const progress = terminalProgress();
+  const dir = await mkdtemp(join(tmpdir(), "freshrec-bench-model-"));
+  try {
+    const models = { ...(await trainModels(dir, progress.report)), report: progress.report };
+    const figures: Figures = {};
+    for (const measure of MEASUREMENTS) Object.assign(figures, await measure(models));
+    progress.done();
+    if (!values.json) for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(44)} ${v}`);
+    console.log(JSON.stringify(figures));
+    return 0;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,206 @@
+import { parseArgs } from "node:util";
+import { spawn, type ChildProcess } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve, basename } from "node:path";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { openRegistry } from "@freshrec/trainer-bridge";
+import { runLoad, type LoadResult } from "@freshrec/server";
+
+export const summary = "load-test the server from a separate process (table and live modes, adapter swapped every 2 s) against a bare express baseline";
+
+const HELP = `usage: freshrec bench server [--json] [options]
+
+Starts 'freshrec serve --no-simulate' in a child process (on a fresh tiny world unless --store/--models name
+a bootstrapped one), waits until ready, then drives it from this process over loopback keep-alive connections:
+a bare express handler returning the same JSON (baseline), table mode, then live mode, promoting the other
+adapter every 2 s throughout the two served phases. The last stdout line is one JSON object.
+
+  --store URI --models DIR   use an existing, bootstrapped store and registry
+  --seconds S                seconds per phase (default 22: >= 20 swaps over the two served phases)
+  --connections N            concurrent keep-alive connections (default 32)
+  --max-requests N           cap per phase (default 400000)
+  --swap-ms MS               adapter swap period (default 2000)
+  --json                     only the JSON line on stdout`;
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const BARE = fileURLToPath(new URL("../../../../packages/server/src/bench/bare-server.ts", import.meta.url));
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+    s.on("error", rej);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode} before it was ready`);
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(500);
+  }
+  throw new Error(`${url} was not ready after ${timeoutMs / 1000} s`);
+}
+
+const stop = (child: ChildProcess): Promise<number | null> =>
+  new Promise((res) => {
+    if (child.exitCode !== null) return res(child.exitCode);
+    child.once("exit", (code) => res(code));
+    child.kill("SIGTERM");
+  });
+
+const round = (x: number, d = 2) => Number(x.toFixed(d));
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      store: { type: "string" },
+      models: { type: "string" },
+      seconds: { type: "string", default: "22" },
+      connections: { type: "string", default: "32" },
+      "max-requests": { type: "string", default: "400000" },
+      "swap-ms": { type: "string", default: "2000" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const say = (msg: string) => (values.json ? console.error(msg) : console.log(msg));
+  const seconds = Number(values.seconds);
+  const connections = Number(values.connections);
+  const maxRequests = Number(values["max-requests"]);
+  const swapMs = Number(values["swap-ms"]);
+  const scratch = mkdtempSync(join(tmpdir(), "freshrec-bench-server-"));
+  const storeUri = resolve(values.store ?? join(scratch, "store"));
+  const modelsDir = resolve(values.models ?? join(scratch, "models"));
+  const key = randomBytes(16).toString("hex");
+  const headers = { authorization: `Bearer ${key}` };
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const children: ChildProcess[] = [];
+  try {
+    say(`starting the server on ${url} (store ${storeUri})`);
+    const server = spawn(
+      process.execPath,
+      ["--import", "tsx", MAIN, "serve", "--no-simulate", "--size", "tiny", "--store", storeUri, "--models", modelsDir, "--port", String(port), "--log-level", "warn"],
+      { env: { ...process.env, FRESHREC_API_KEYS: `bench=${key}:admin` }, stdio: ["ignore", "ignore", values.json ? "ignore" : "inherit"] },
+    );
+    children.push(server);
+    await waitFor(`${url}/readyz`, server, 15 * 60_000);
+
+    // Two adapters on the active base to alternate between (a copy of the active one when there is only one).
+    const registry = openRegistry(modelsDir);
+    const active = registry.active();
+    let adapters = registry.list("adapter").filter((a) => a.manifest.baseId === active.base && a.status !== "rejected" && a.path);
+    if (adapters.length < 2) {
+      const src = registry.get(active.adapter!);
+      const { id, dir } = registry.stage("adapter");
+      copyFileSync(src.path!, join(dir, basename(src.path!)));
+      registry.publish({ id, kind: "adapter", main: basename(src.path!), manifest: { ...src.manifest, copiedFrom: src.id }, gate: src.gate });
+      adapters = [src, registry.get(id)];
+    }
+    const swapIds = [active.adapter!, ...adapters.map((a) => a.id).filter((id) => id !== active.adapter)].slice(0, 2);
+
+    // Users the table answers directly, and users the server knows at all (live mode).
+    const candidates = Array.from({ length: 400 }, (_, i) => `u${i}`);
+    const tableUsers: string[] = [];
+    const liveUsers: string[] = [];
+    let sample: unknown;
+    for (const u of candidates) {
+      const res = await fetch(`${url}/v1/users/${u}/next-interests?k=10`, { headers });
+      if (res.status !== 200) continue;
+      const body = (await res.json()) as { fallback?: string };
+      liveUsers.push(u);
+      if (!body.fallback) {
+        tableUsers.push(u);
+        sample ??= body;
+      }
+    }
+    if (tableUsers.length === 0) throw new Error("no user is answered from the table; is the store bootstrapped?");
+    say(`${tableUsers.length} table users, ${liveUsers.length} live users; swapping between ${swapIds.join(" and ")}`);
+
+    const bodyFile = join(scratch, "sample.json");
+    writeFileSync(bodyFile, JSON.stringify(sample));
+    const barePort = await freePort();
+    const bare = spawn(process.execPath, ["--import", "tsx", BARE, String(barePort), bodyFile], { stdio: ["ignore", "pipe", "inherit"] });
+    children.push(bare);
+    await new Promise<void>((res) => bare.stdout!.once("data", () => res()));
+    const load = (base: string, paths: string[]) => runLoad({ url: base, paths, headers, connections, seconds, maxRequests });
+
+    say("baseline: bare express handler");
+    const baseline = await load(`http://127.0.0.1:${barePort}`, ["/v1/users/u1/next-interests?k=10"]);
+    await stop(bare);
+
+    let swaps = 0;
+    let swapErrors = 0;
+    let next = 1;
+    let swapping = true;
+    const swapper = (async () => {
+      while (swapping) {
+        await sleep(swapMs);
+        if (!swapping) break;
+        const id = swapIds[next++ % swapIds.length]!;
+        try {
+          const res = await fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ id }) });
+          const body = (await res.json()) as { swaps?: Array<{ ok: boolean }> };
+          if (res.status === 200 && body.swaps?.length && body.swaps.every((s) => s.ok)) swaps++;
+          else swapErrors++;
+        } catch {
+          swapErrors++;
+        }
+      }
+    })();
+    say("table mode");
+    const table = await load(url, tableUsers.map((u) => `/v1/users/${u}/next-interests?k=10&mode=table`));
+    say("live mode");
+    const live = await load(url, liveUsers.map((u) => `/v1/users/${u}/next-interests?k=10&mode=live`));
+    swapping = false;
+    await swapper;
+    const exitCode = await stop(server);
+
+    const summary = (r: LoadResult) => `${round(r.rps, 0)} req/s, p50 ${round(r.p50Ms)} ms, p99 ${round(r.p99Ms)} ms, ${r.errors} errors ${JSON.stringify(r.statuses)}`;
+    say(`baseline: ${summary(baseline)}\ntable:    ${summary(table)}\nlive:     ${summary(live)}\nswaps: ${swaps} ok, ${swapErrors} failed; server exit code on SIGTERM: ${exitCode}`);
+    console.log(
+      JSON.stringify({
+        table_rps: round(table.rps, 0),
+        table_p50_ms: round(table.p50Ms, 3),
+        table_p99_ms: round(table.p99Ms, 3),
+        live_rps: round(live.rps, 0),
+        live_p50_ms: round(live.p50Ms, 3),
+        live_p99_ms: round(live.p99Ms, 3),
+        swaps,
+        swap_errors: swapErrors,
+        errors: table.errors + live.errors,
+        baseline_rps: round(baseline.rps, 0),
+        baseline_p50_ms: round(baseline.p50Ms, 3),
+        baseline_p99_ms: round(baseline.p99Ms, 3),
+        connections,
+        seconds_per_phase: seconds,
+        table_users: tableUsers.length,
+        live_users: liveUsers.length,
+        shutdown_exit_code: exitCode,
+      }),
+    );
+    return 0;
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+    if (!values.store) rmSync(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,3 @@
+export * from "./config.js";
+export * from "./world.js";
+export type { Trend } from "./transition-model.js";

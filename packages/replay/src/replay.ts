@@ -1,0 +1,143 @@
+import { rm, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { DAY_MS } from "@freshrec/core";
+import { baselines } from "./baselines.js";
+import { parseReplayConfig, scaleFor, scaled, PAPER_FINETUNE_DAYS, PAPER_REFRESH_DAYS, type ModelStrategyName, type ReplayConfig } from "./config.js";
+import { loadDataset, type DatasetSpec, type ReplayDataset } from "./dataset.js";
+import { ReplayError } from "./errors.js";
+import { driftSeries, popularityBefore } from "./analyses.js";
+import { curve } from "./curves.js";
+import { findings } from "./findings.js";
+import type { Predictor } from "./predictor.js";
+import { ResultsSchema, type Results, type StrategyResult } from "./results.js";
+import { summarize } from "./summary.js";
+import { walk, type WalkProgress } from "./walk.js";
+import { writeReport, type WrittenReport } from "./report/write.js";
+import type { ModelLab } from "./model-lab.js";
+import { realLab } from "./real-lab.js";
+
+export interface ReplayOptions {
+  dataset: DatasetSpec | ReplayDataset;
+  strategies: ModelStrategyName[];
+  seed: number;
+  timeScale?: number;
+  finetuneEveryDays?: number;
+  refreshEveryDays?: number;
+  /** Share of transitions (by count, latest) that form the test period (default 0.4). */
+  testFraction?: number;
+  /** Cut the test period to this many transitions' time span (reduced replays for CI). */
+  maxTestTransitions?: number;
+  ab?: { arms: string[]; users?: number };
+  reportsDir: string;
+  runId?: string;
+  /** Update-loop settings merged over the replay's (e.g. { pretrain: { epochs: 1 } } for a reduced run). */
+  loop?: Record<string, unknown>;
+  /** Builds the model strategies; default: the real update loop (realLab). */
+  lab?: (dataset: ReplayDataset, config: ReplayConfig, workDir: string) => Promise<ModelLab>;
+  onProgress?: (e: WalkProgress) => void;
+}
+
+export interface ReplayOutcome {
+  results: Results;
+  report: WrittenReport;
+  /** The headline table as text, one row per strategy. */
+  table: string;
+  headline: Record<string, Pick<StrategyResult, "hit@1" | "hit@10" | "ndcg@10" | "train_cpu_s" | "refresh_s">>;
+}
+
+/** Chooses the test period and scales the paper's cadences to the dataset's traffic (documented in results.config). */
+export function planReplay(d: ReplayDataset, o: Pick<ReplayOptions, "strategies" | "seed" | "timeScale" | "finetuneEveryDays" | "refreshEveryDays" | "testFraction" | "maxTestTransitions">): ReplayConfig {
+  const trs = d.transitions;
+  const fraction = o.testFraction ?? 0.4;
+  const startIdx = Math.min(trs.length - 1, Math.max(1, Math.floor(trs.length * (1 - fraction))));
+  const testStart = trs[startIdx]!.ts;
+  let testEnd = trs[trs.length - 1]!.ts + 1;
+  if (o.maxTestTransitions !== undefined && startIdx + o.maxTestTransitions < trs.length) testEnd = trs[startIdx + o.maxTestTransitions]!.ts;
+  const perDay = (trs.filter((t) => t.ts >= testStart && t.ts < testEnd).length / Math.max(testEnd - testStart, DAY_MS)) * DAY_MS;
+  return parseReplayConfig({
+    strategies: o.strategies,
+    seed: o.seed,
+    timeScale: o.timeScale ?? scaleFor(perDay),
+    finetuneEveryDays: o.finetuneEveryDays ?? PAPER_FINETUNE_DAYS,
+    refreshEveryDays: o.refreshEveryDays ?? PAPER_REFRESH_DAYS,
+    recentWindowDays: 14,
+    finetuneWindowDays: 30,
+    periodDays: Math.max(1, Math.round((testEnd - testStart) / DAY_MS / 20)),
+    testStart,
+    testEnd,
+    listLength: 10,
+  });
+}
+
+const fmt = (x: number) => (100 * x).toFixed(2).padStart(6);
+
+function textTable(r: Results): string {
+  const rows = Object.entries(r.strategies).map(
+    ([n, s]) => `${n.padEnd(18)} ${s.kind.padEnd(8)} ${fmt(s["hit@1"])} ${fmt(s["hit@10"])} ${s["ndcg@10"].toFixed(4).padStart(7)} ${s.train_cpu_s.toFixed(1).padStart(8)} ${s.refresh_s.toFixed(1).padStart(8)}`,
+  );
+  return [`${"strategy".padEnd(18)} ${"kind".padEnd(8)} ${"hit@1%".padStart(6)} ${"hit@10%".padStart(6)} ${"ndcg@10".padStart(7)} ${"trainCPU".padStart(8)} ${"refresh".padStart(8)}`, ...rows].join("\n");
+}
+
+/** Runs a whole replay: dataset, strategies and baselines on the simulated clock, analyses, optional A/B, report. */
+export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
+  const wallStart = performance.now();
+  const dataset = "transitions" in o.dataset ? o.dataset : o.dataset.kind === "synthetic" ? undefined : await loadDataset(o.dataset, o.seed);
+  if (!dataset) throw new ReplayError("synthetic datasets are loaded through the synthetic world (replay/src/synthetic.ts), which is not available yet");
+  const config = planReplay(dataset, o);
+  const sc = scaled(config);
+  const runId = o.runId ?? `${dataset.name}-${o.strategies.length === 6 ? "all" : o.strategies.join("+") || "baselines"}-seed${o.seed}`;
+  const workDir = join(o.reportsDir, runId, ".work");
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+
+  const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop: o.loop }));
+  const lab = o.strategies.length > 0 ? await makeLab(dataset, config, workDir) : undefined;
+  const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress) : [];
+  const predictors = [...models, ...baselines(sc.recentWindowMs)];
+  try {
+    const walkStart = performance.now();
+    const boards = await walk({ transitions: dataset.transitions, testStart: config.testStart, testEnd: config.testEnd, predictors, listLength: config.listLength, onProgress: o.onProgress });
+    const walkS = (performance.now() - walkStart) / 1000;
+    const popularity = popularityBefore(dataset.transitions, config.testStart, dataset.clusters.length);
+    const strategies: Results["strategies"] = {};
+    for (const p of predictors) {
+      const board = boards.get(p.name)!;
+      if (board.outcomes.length === 0) throw new ReplayError(`the test period [${new Date(config.testStart).toISOString()}, ${new Date(config.testEnd).toISOString()}) holds no transitions`);
+      const c = p.cost();
+      strategies[p.name] = {
+        kind: p.kind,
+        ...summarize(board, { nClusters: dataset.clusters.length, popularity, seed: o.seed }),
+        train_cpu_s: c.trainCpuS,
+        refresh_s: c.refreshS,
+        examples_trained: c.examplesTrained,
+        finetunes: c.finetunes,
+        refreshes: c.refreshes,
+        curve: curve(board.outcomes, config.testStart, config.testEnd, sc.periodMs),
+      };
+    }
+    const analyses: Results["analyses"] = { drift: driftSeries(dataset.transitions, 30 * Math.min(config.timeScale, 12)) };
+    const ragAgreement = lab ? await lab.ragAgreement() : undefined;
+    if (ragAgreement) analyses.ragAgreement = ragAgreement;
+    const ab = lab && o.ab ? await lab.abTest(o.ab.arms, o.ab.users ?? 2000, o.seed) : undefined;
+    const results: Results = ResultsSchema.parse({
+      runId,
+      seed: o.seed,
+      dataset: { name: dataset.name, source: dataset.source, events: dataset.events.length, transitions: dataset.transitions.length, clusters: dataset.clusters.length },
+      config: { ...config, scaledMs: sc, driftWindowDays: analyses.drift?.windowDays, ...(lab?.describe() ?? {}) },
+      strategies,
+      analyses,
+      ...(ab ? { ab } : {}),
+      findings: findings(strategies, ab),
+      timings: { wall_s: (performance.now() - wallStart) / 1000, walk_s: walkS, ...(lab?.timings() ?? {}) },
+    });
+    const report = await writeReport(results, o.reportsDir);
+    const headline = Object.fromEntries(
+      Object.entries(strategies).map(([n, s]) => [n, { "hit@1": s["hit@1"], "hit@10": s["hit@10"], "ndcg@10": s["ndcg@10"], train_cpu_s: s.train_cpu_s, refresh_s: s.refresh_s }]),
+    );
+    return { results, report, table: textTable(results), headline };
+  } finally {
+    for (const p of predictors) await p.close?.();
+    await lab?.close();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

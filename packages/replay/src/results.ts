@@ -1,0 +1,79 @@
+import { z } from "zod";
+
+const Interval = z.tuple([z.number(), z.number()]);
+
+/** hit@1 (the paper's hit rate) and the rest of the quality figures, each with a bootstrap 95 % CI. */
+export const QualitySchema = z.object({
+  n: z.number().int(),
+  "hit@1": z.number(),
+  "hit@5": z.number(),
+  "hit@10": z.number(),
+  "ndcg@10": z.number(),
+  coverage: z.number(),
+  novelty: z.number(),
+  ci: z.object({ "hit@1": Interval, "hit@5": Interval, "hit@10": Interval, "ndcg@10": Interval }),
+});
+export type Quality = z.infer<typeof QualitySchema>;
+
+export const CurvePointSchema = z.object({ start: z.number(), n: z.number().int(), "hit@1": z.number(), "hit@10": z.number() });
+export type CurvePoint = z.infer<typeof CurvePointSchema>;
+
+export const StrategyResultSchema = QualitySchema.extend({
+  kind: z.enum(["model", "baseline"]),
+  /** Measured, so not reproducible bit for bit: see TIMING_KEYS. */
+  train_cpu_s: z.number(),
+  refresh_s: z.number(),
+  examples_trained: z.number().int(),
+  finetunes: z.number().int(),
+  refreshes: z.number().int(),
+  curve: z.array(CurvePointSchema),
+});
+export type StrategyResult = z.infer<typeof StrategyResultSchema>;
+
+export const DriftPointSchema = z.object({ start: z.number(), mean: z.number(), variance: z.number(), keys: z.number().int() });
+
+export const AbArmSchema = z.object({ arm: z.string(), served: z.number().int(), accepted: z.number().int(), rate: z.number(), ci: Interval });
+export const AbResultSchema = z.object({
+  arms: z.array(AbArmSchema),
+  /** rate(treatment) - rate(control) with its bootstrap 95 % CI. */
+  difference: z.object({ treatment: z.string(), control: z.string(), value: z.number(), ci: Interval }),
+  users: z.number().int(),
+  requests: z.number().int(),
+  via: z.string(),
+});
+export type AbResult = z.infer<typeof AbResultSchema>;
+
+export const ResultsSchema = z.object({
+  runId: z.string(),
+  seed: z.number().int(),
+  dataset: z.object({ name: z.string(), source: z.string(), events: z.number().int(), transitions: z.number().int(), clusters: z.number().int() }),
+  /** Replay period, cadences and scaling: everything needed to rerun it. */
+  config: z.record(z.string(), z.unknown()),
+  strategies: z.record(z.string(), StrategyResultSchema),
+  analyses: z.object({
+    drift: z.object({ windowDays: z.number(), topN: z.number().int(), mean: z.number(), series: z.array(DriftPointSchema) }).optional(),
+    ragAgreement: z
+      .object({
+        keys: z.number().int(),
+        ragEqualsNoRag: z.number(),
+        repeatedNoRag: z.number(),
+        seededFinetunes: z.number().optional(),
+        note: z.string(),
+      })
+      .optional(),
+  }),
+  ab: AbResultSchema.optional(),
+  /** Plain-language findings, e.g. "baseline markov beats every model strategy on hit@1". */
+  findings: z.array(z.string()),
+  /** Wall-clock figures of this run; excluded from the reproducible part. */
+  timings: z.record(z.string(), z.number()),
+});
+export type Results = z.infer<typeof ResultsSchema>;
+
+/** Keys that hold measured times; everything else in results.json is a pure function of data, options and seed. */
+export const TIMING_KEYS = ["train_cpu_s", "refresh_s", "timings"] as const;
+
+/** results.json without its measured times: two runs with the same seed must give equal views. */
+export function reproducibleView(r: Results): unknown {
+  return JSON.parse(JSON.stringify(r, (k, v) => ((TIMING_KEYS as readonly string[]).includes(k) || k === "runId" ? undefined : v)));
+}

@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { clusterToToken, mulberry32, promptTokens, type LayoutParams } from "@freshrec/core";
+import type { Prompt } from "../src/index.js";
+// Relative import on purpose: trainer-bridge depends on the scorer, so a package dependency back would be a cycle.
+import { pretrain, trainLora, type Example } from "../../trainer-bridge/src/index.js";
+
+export const LAYOUT: LayoutParams = { k: 2, ragSlots: 3, nClusters: 24 };
+/** Tiny but Q8_0-safe: llama.cpp's CPU Q8_0 path gives wrong answers at n_embd 32 (the trainer's own Q8_0 forward is right), 64 works. */
+const SIZE = { nEmbd: 64, nLayer: 2, nHead: 2, nFf: 128, nCtx: 16 };
+
+/** Seeded prompts: two history clusters and up to three RAG clusters (sometimes none). */
+export function randomPrompts(n: number, seed: number): Prompt[] {
+  const rnd = mulberry32(seed);
+  const c = () => Math.floor(rnd() * LAYOUT.nClusters);
+  return Array.from({ length: n }, () => {
+    const a = c();
+    let b = c();
+    if (b === a) b = (a + 1) % LAYOUT.nClusters;
+    return { history: [a, b], rag: rnd() < 0.2 ? null : [c(), c(), c()].slice(0, 1 + Math.floor(rnd() * 3)) };
+  });
+}
+
+/** A learnable synthetic world: the next cluster is a permutation of the last history cluster; `shift` changes the permutation. */
+function examples(n: number, seed: number, shift: number): Example[] {
+  return randomPrompts(n, seed).map((p) => {
+    const next = (p.history[1]! * 7 + 3 + shift) % LAYOUT.nClusters;
+    return { tokens: promptTokens(p.history, p.rag, LAYOUT), target: clusterToToken(next) };
+  });
+}
+
+export interface TinyModels {
+  dir: string;
+  f32: string;
+  q8: string;
+  adapter: string;
+  /** A second, differently shaped base whose adapters cannot fit `f32`. */
+  otherAdapter: string;
+  cleanup(): Promise<void>;
+}
+
+/** Trains (seeded, 1 thread) a tiny base in F32 and Q8_0, a LoRA adapter for it, and an adapter for a differently sized base. */
+export async function trainTinyModels(): Promise<TinyModels> {
+  const dir = await mkdtemp(join(tmpdir(), "freshrec-scorer-test-"));
+  const common = { seed: 7, threads: 1, layout: LAYOUT };
+  await pretrain({
+    ...common, modelId: "tiny-base", outF32: join(dir, "base.f32.gguf"), outQ8: join(dir, "base.q8.gguf"), size: SIZE,
+    examples: examples(1500, 1, 0), epochs: 8, windowStartMs: 1_700_000_000_000, windowEndMs: 1_700_086_400_000,
+  });
+  await trainLora({
+    seed: 7, threads: 1, base: join(dir, "base.f32.gguf"), out: join(dir, "adapter.gguf"), adapterId: "tiny-adapter",
+    rank: 8, alpha: 16, examples: examples(1500, 2, 5), epochs: 8,
+  });
+  await pretrain({ ...common, modelId: "other-base", outF32: join(dir, "other.f32.gguf"), size: { ...SIZE, nEmbd: 32 }, examples: examples(200, 3, 0), epochs: 1 });
+  await trainLora({ seed: 7, threads: 1, base: join(dir, "other.f32.gguf"), out: join(dir, "other-adapter.gguf"), adapterId: "other-adapter", rank: 4, examples: examples(100, 4, 0), epochs: 1 });
+  return {
+    dir, f32: join(dir, "base.f32.gguf"), q8: join(dir, "base.q8.gguf"), adapter: join(dir, "adapter.gguf"), otherAdapter: join(dir, "other-adapter.gguf"),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Natural-log softmax of raw logits. */
+export function logSoftmax(logits: readonly number[]): number[] {
+  const max = Math.max(...logits);
+  const lse = max + Math.log(logits.reduce((s, l) => s + Math.exp(l - max), 0));
+  return logits.map((l) => l - lse);
+}

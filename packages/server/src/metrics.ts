@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Prometheus metrics of one server instance (own registry, so tests can run several servers in a process). */
+export class ServerMetrics {
+  readonly registry = new Registry();
+
+  readonly requestSeconds = new Histogram({
+    name: "freshrec_http_request_duration_seconds",
+    help: "HTTP request latency by route, serving mode and status",
+    labelNames: ["method", "route", "mode", "status"] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly swaps = new Counter({
+    name: "freshrec_swaps_total",
+    help: "Model and table swaps by what was swapped and outcome",
+    labelNames: ["what", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly activeModel = new Gauge({
+    name: "freshrec_active_model_info",
+    help: "Lineage of the artefacts being served (value 1 on the active label set)",
+    labelNames: ["base_id", "adapter_id", "table_id", "snapshot_id"] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobs = new Gauge({
+    name: "freshrec_job_state",
+    help: "Background jobs by kind and state (count)",
+    labelNames: ["kind", "state"] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingested = new Counter({
+    name: "freshrec_ingested_events_total",
+    help: "Events received on POST /v1/events by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingestLagSeconds = new Gauge({
+    name: "freshrec_ingest_lag_seconds",
+    help: "Server clock minus the newest event time made durable (how far the store trails the clock)",
+    registers: [this.registry],
+  });
+
+  readonly tableFallbacks = new Counter({
+    name: "freshrec_table_fallbacks_total",
+    help: "Table-mode requests whose history key was missing from the table and were scored live",
+    registers: [this.registry],
+  });
+
+  readonly ready = new Gauge({ name: "freshrec_ready", help: "1 once a model and a table are loaded", registers: [this.registry] });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "freshrec_" });
+  }
+
+  setActive(lineage: { baseId: string | null; adapterId: string | null; tableId: string | null; snapshotId: string | null }): void {
+    this.activeModel.reset();
+    this.activeModel.set(
+      { base_id: lineage.baseId ?? "", adapter_id: lineage.adapterId ?? "", table_id: lineage.tableId ?? "", snapshot_id: lineage.snapshotId ?? "" },
+      1,
+    );
+  }
+}

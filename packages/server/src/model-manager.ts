@@ -1,0 +1,229 @@
+import type { Logger } from "pino";
+import { FreshrecError, historyKey } from "@freshrec/core";
+import { SwapSlot, type Lease } from "./swap-slot.js";
+import type { ActiveSetPort, ArtefactRecordPort, LoadModel, ModelPort, RegistryPort, ScorerPort, StorePort } from "./ports.js";
+import type { ServerMetrics } from "./metrics.js";
+
+/** A scorer being served, holding a lease on the model it was created from (the model outlives its scorers). */
+export class ServingScorer {
+  constructor(
+    readonly scorer: ScorerPort,
+    private readonly modelLease: Lease<ModelPort>,
+    readonly baseId: string,
+    readonly adapterId: string | null,
+  ) {}
+
+  get layout() {
+    return this.modelLease.value.layout;
+  }
+
+  async dispose(): Promise<void> {
+    try {
+      await this.scorer.dispose();
+    } finally {
+      this.modelLease.release();
+    }
+  }
+}
+
+export interface TableRow {
+  clusters: number[];
+  probs: number[];
+}
+
+/** The active prediction table, held in memory as history key -> ranked clusters. */
+export class ServingTable {
+  constructor(
+    readonly id: string,
+    readonly rows: ReadonlyMap<string, TableRow>,
+    readonly baseId: string | null,
+    readonly adapterId: string | null,
+    readonly snapshotId: string | null,
+  ) {}
+
+  lookup(history: readonly number[]): TableRow | undefined {
+    return this.rows.get(historyKey(history));
+  }
+
+  dispose(): void {}
+}
+
+export interface SwapOutcome {
+  at: number;
+  ok: boolean;
+  what: string;
+  reason?: string;
+}
+
+export interface ModelManagerOptions {
+  registry: RegistryPort;
+  store: StorePort;
+  loadModel: LoadModel;
+  metrics: ServerMetrics;
+  log: Logger;
+  /** Reload the base model once it caches this many adapter files: node-llama-cpp frees them only with the model. */
+  reloadEvery: number;
+  threads?: number;
+  parallel?: number;
+}
+
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+
+/**
+ * Keeps the served scorer and table in step with the registry's active set. Each change builds the new
+ * scorer or table beside the old one, warms it, then swaps it in atomically; a failure keeps what was
+ * served and is recorded in `lastSwap` (shown by GET /v1/model). Syncs run one at a time.
+ */
+export class ModelManager {
+  readonly models: SwapSlot<ModelPort>;
+  readonly scorers: SwapSlot<ServingScorer>;
+  readonly tables: SwapSlot<ServingTable>;
+  lastSwap: SwapOutcome | null = null;
+  since: number | null = null;
+  private modelBaseId: string | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private unwatch: (() => void) | undefined;
+  /** Last ids that failed to load, so a registry poll does not retry a broken artefact forever. */
+  private failed = new Set<string>();
+
+  constructor(private readonly o: ModelManagerOptions) {
+    const onDisposeError = (what: string) => (err: unknown) => o.log.error({ err }, `disposing the previous ${what} failed`);
+    this.models = new SwapSlot(onDisposeError("model"));
+    this.scorers = new SwapSlot(onDisposeError("scorer"));
+    this.tables = new SwapSlot(onDisposeError("table"));
+  }
+
+  get ready(): boolean {
+    return this.scorers.value !== undefined && this.tables.value !== undefined;
+  }
+
+  /** Subscribes to registry changes; each one triggers a sync. */
+  watch(): void {
+    this.unwatch ??= this.o.registry.watch(() => {
+      void this.sync("registry").catch((err) => this.o.log.error({ err }, "sync after a registry change failed"));
+    });
+  }
+
+  /** Brings the served artefacts in line with the registry's active set (serialized). */
+  sync(trigger: string, opts: { retryFailed?: boolean } = {}): Promise<SwapOutcome[]> {
+    const run = this.queue.then(() => this.syncNow(trigger, opts.retryFailed ?? false));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async syncNow(trigger: string, retryFailed: boolean): Promise<SwapOutcome[]> {
+    if (retryFailed) this.failed.clear();
+    const active = await this.o.registry.active();
+    const records = new Map((await this.o.registry.list()).map((r) => [r.id, r]));
+    const outcomes: SwapOutcome[] = [];
+    const current = this.scorers.value;
+    const scorerKey = `${active.base}+${active.adapter}`;
+    if (active.base && (current?.baseId !== active.base || current.adapterId !== active.adapter) && !this.failed.has(scorerKey)) {
+      outcomes.push(await this.attempt("scorer", scorerKey, trigger, () => this.swapScorer(active, records)));
+    }
+    if (active.table && this.tables.value?.id !== active.table && !this.failed.has(active.table)) {
+      outcomes.push(await this.attempt("table", active.table, trigger, () => this.swapTable(active.table!, records)));
+    }
+    if (outcomes.some((o) => o.ok)) {
+      this.since = active.since;
+      this.publishLineage();
+    }
+    this.o.metrics.ready.set(this.ready ? 1 : 0);
+    return outcomes;
+  }
+
+  private async attempt(what: "scorer" | "table", id: string, trigger: string, fn: () => Promise<string>): Promise<SwapOutcome> {
+    const at = Date.now();
+    try {
+      const detail = await fn();
+      this.failed.delete(id);
+      this.lastSwap = { at, ok: true, what: `${what} ${detail}` };
+      this.o.metrics.swaps.inc({ what, outcome: "ok" });
+      this.o.log.info({ what, id, trigger, ms: Date.now() - at }, `swapped ${what} to ${detail}`);
+    } catch (err) {
+      this.failed.add(id);
+      const reason = err instanceof Error ? err.message : String(err);
+      this.lastSwap = { at, ok: false, what: `${what} ${id}`, reason };
+      this.o.metrics.swaps.inc({ what, outcome: "failed" });
+      this.o.log.error({ err, what, id, trigger }, `swap of ${what} to ${id} failed; still serving the previous one`);
+    }
+    return this.lastSwap!;
+  }
+
+  private record(records: Map<string, ArtefactRecordPort>, id: string, kind: string): ArtefactRecordPort {
+    const rec = records.get(id);
+    if (!rec) throw new FreshrecError("not-found", `the registry lists no ${kind} '${id}'`);
+    if (rec.kind !== kind) throw new FreshrecError("wrong-kind", `artefact '${id}' is a ${rec.kind}, not a ${kind}`);
+    return rec;
+  }
+
+  private async swapScorer(active: ActiveSetPort, records: Map<string, ArtefactRecordPort>): Promise<string> {
+    const base = this.record(records, active.base!, "base");
+    const adapter = active.adapter ? this.record(records, active.adapter, "adapter") : undefined;
+    if (!base.path) throw new FreshrecError("no-file", `base '${base.id}' has no model file in the registry`);
+    if (adapter && !adapter.path) throw new FreshrecError("no-file", `adapter '${adapter.id}' has no file in the registry`);
+    const cached = this.models.value?.adapterLoads ?? 0;
+    if (this.modelBaseId !== base.id || cached >= this.o.reloadEvery || !this.models.value) {
+      // The previous model stays alive through the lease its serving scorer holds, and is disposed after that scorer.
+      const fresh = await this.o.loadModel({ path: base.path, threads: this.o.threads });
+      void this.models.swap(fresh);
+      this.modelBaseId = base.id;
+    }
+    const lease = this.models.acquire()!;
+    let scorer: ScorerPort | undefined;
+    try {
+      scorer = await lease.value.createScorer({ adapterPath: adapter?.path, adapterId: adapter?.id, parallel: this.o.parallel });
+      await warm(scorer, lease.value.layout.nClusters);
+    } catch (err) {
+      await scorer?.dispose();
+      lease.release();
+      throw err;
+    }
+    void this.scorers.swap(new ServingScorer(scorer, lease, base.id, adapter?.id ?? null));
+    return `${base.id}${adapter ? ` + ${adapter.id}` : ""} (${lease.value.adapterLoads} adapter files cached by this model)`;
+  }
+
+  private async swapTable(id: string, records: Map<string, ArtefactRecordPort>): Promise<string> {
+    const rec = this.record(records, id, "table");
+    const tableId = str(rec.manifest.tableId) ?? rec.id;
+    const stored = await this.o.store.predictionTable(tableId);
+    if (!stored) throw new FreshrecError("not-found", `prediction table '${tableId}' is not in the store`);
+    if (stored.rows.length === 0) throw new FreshrecError("empty-table", `prediction table '${tableId}' has no rows`);
+    const nClusters = this.scorers.value?.layout.nClusters;
+    const rows = new Map<string, TableRow>();
+    for (const row of stored.rows) {
+      if (row.clusters.length !== row.probs.length)
+        throw new FreshrecError("bad-table", `table '${tableId}' key '${row.key}': ${row.clusters.length} clusters but ${row.probs.length} probabilities`);
+      if (nClusters !== undefined && row.clusters.some((c) => c >= nClusters))
+        throw new FreshrecError("bad-table", `table '${tableId}' key '${row.key}' names a cluster outside the model's ${nClusters}`);
+      rows.set(row.key, { clusters: Array.from(row.clusters), probs: Array.from(row.probs) });
+    }
+    const lineage = { ...(stored.meta ?? {}), ...rec.manifest } as Record<string, unknown>;
+    void this.tables.swap(new ServingTable(rec.id, rows, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId)));
+    return `${rec.id} (${rows.size} keys)`;
+  }
+
+  private publishLineage(): void {
+    const s = this.scorers.value;
+    const t = this.tables.value;
+    this.o.metrics.setActive({ baseId: s?.baseId ?? null, adapterId: s?.adapterId ?? null, tableId: t?.id ?? null, snapshotId: t?.snapshotId ?? null });
+  }
+
+  /** Stops watching and disposes everything once in-flight requests are done with it. */
+  async close(): Promise<void> {
+    this.unwatch?.();
+    await this.queue;
+    await this.scorers.close();
+    await this.tables.close();
+    await this.models.close();
+  }
+}
+
+/** Scores one prompt so the first real request does not pay for lazy setup; also proves the adapter loads. */
+async function warm(scorer: ScorerPort, nClusters: number): Promise<void> {
+  const [dist] = await scorer.scoreNext([{ history: [0], rag: null }]);
+  if (!dist || dist.length === 0) throw new FreshrecError("bad-model", "warm-up scoring returned no distribution");
+  const total = dist.reduce((s, d) => s + d.p, 0);
+  if (!Number.isFinite(total) || dist.some((d) => d.clusterId >= nClusters))
+    throw new FreshrecError("bad-model", `warm-up scoring returned an invalid distribution (sum ${total})`);
+}

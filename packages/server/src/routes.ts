@@ -1,0 +1,227 @@
+import type { Request } from "express";
+import { z } from "zod";
+import { FreshrecError, parseOrThrow, type Event } from "@freshrec/core";
+import {
+  ClustersAnswerSchema,
+  ErrorAnswerSchema,
+  ExplicitHistorySchema,
+  IngestAckSchema,
+  JobAnswerSchema,
+  JobBodySchema,
+  ModelAnswerSchema,
+  NextInterestsAnswerSchema,
+  NextInterestsQuerySchema,
+  PromoteBodySchema,
+  RollbackBodySchema,
+  UserParamsSchema,
+  eventsBatchSchema,
+} from "./api-schemas.js";
+import type { Principal, Scope } from "./auth.js";
+import { conflict, notFound, tooLarge } from "./errors.js";
+import type { ServiceContext } from "./service-context.js";
+
+export interface RouteAnswer {
+  status?: number;
+  body: unknown;
+  /** Serving mode for the latency histogram label. */
+  mode?: string;
+}
+
+/** One API route: its contract (for validation and /openapi.json) and its handler. */
+export interface RouteSpec {
+  method: "get" | "post";
+  /** Express-style path; also the metrics label, so cardinality stays bounded. */
+  path: string;
+  summary: string;
+  /** null: open endpoint (health, readiness, metrics, docs). */
+  scope: Scope | null;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  response: z.ZodType;
+  /** Status of a successful answer (default 200). */
+  okStatus?: number;
+  handler(input: { params: any; query: any; body: any; principal: Principal; req: Request }, ctx: ServiceContext): Promise<RouteAnswer>;
+}
+
+const ClusterParamsSchema = z.object({ clusterId: z.coerce.number().int().nonnegative() });
+const ReadyAnswerSchema = z.object({ ready: z.boolean(), reason: z.string().optional() });
+const AdminAnswerSchema = z.object({ swaps: z.array(z.object({ ok: z.boolean(), what: z.string(), reason: z.string().optional() })), model: ModelAnswerSchema });
+
+export function routeSpecs(maxBatch: number): RouteSpec[] {
+  const EventsBatch = eventsBatchSchema(maxBatch);
+  return [
+    {
+      method: "post",
+      path: "/v1/events",
+      summary: "Ingest a batch of engagement events; answers once they are durable. Idempotent by eventId.",
+      scope: "ingest",
+      body: EventsBatch,
+      response: IngestAckSchema,
+      async handler({ body }, ctx) {
+        const events = body.events as Event[];
+        const { accepted, duplicates } = await ctx.store.ingest(events);
+        ctx.afterIngest(events);
+        ctx.metrics.ingested.inc({ outcome: "accepted" }, accepted);
+        if (duplicates > 0) ctx.metrics.ingested.inc({ outcome: "duplicate" }, duplicates);
+        return { body: { accepted, duplicates, received: body.events.length } };
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/users/:userId/next-interests",
+      summary: "The user's next novel interest clusters, from the table or scored live.",
+      scope: "read",
+      params: UserParamsSchema,
+      query: NextInterestsQuerySchema,
+      response: NextInterestsAnswerSchema,
+      async handler({ params, query }, ctx) {
+        const answer = await ctx.predictor.forUser(params.userId, query.k, query.mode);
+        return { body: answer, mode: answer.fallback ? "table_fallback" : query.mode };
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/next-interests",
+      summary: "Next novel interest clusters for an explicit history (no stored user needed).",
+      scope: "read",
+      body: ExplicitHistorySchema,
+      response: NextInterestsAnswerSchema,
+      async handler({ body }, ctx) {
+        const answer = await ctx.predictor.forHistory(body.history, body.k, body.mode);
+        return { body: answer, mode: answer.fallback ? "table_fallback" : body.mode };
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/clusters",
+      summary: "All interest clusters with their keywords.",
+      scope: "read",
+      response: ClustersAnswerSchema,
+      async handler(_input, ctx) {
+        const clusters = await ctx.store.clusters();
+        return { body: { clusters: clusters.map((c) => ({ id: c.id, keywords: c.keywords })) } };
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/clusters/:clusterId",
+      summary: "One interest cluster.",
+      scope: "read",
+      params: ClusterParamsSchema,
+      response: ClustersAnswerSchema.shape.clusters.element,
+      async handler({ params }, ctx) {
+        const cluster = (await ctx.store.clusters()).find((c) => c.id === params.clusterId);
+        if (!cluster) throw notFound(`unknown cluster ${params.clusterId}`);
+        return { body: { id: cluster.id, keywords: cluster.keywords } };
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/model",
+      summary: "Active base, adapter, table and RAG snapshot, since when, gate results, last swap, jobs.",
+      scope: "read",
+      response: ModelAnswerSchema,
+      async handler(_input, ctx) {
+        return { body: await ctx.modelAnswer() };
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/admin/promote",
+      summary: "Make a registered artefact (base, adapter or table) active and swap it in.",
+      scope: "admin",
+      body: PromoteBodySchema,
+      response: AdminAnswerSchema,
+      async handler({ body, principal }, ctx) {
+        const known = (await ctx.registry.list()).some((r) => r.id === body.id);
+        if (!known) throw notFound(`the registry has no artefact '${body.id}'`);
+        await registryCall(() => ctx.registry.promote(body.id, `api:${principal.name}`));
+        const swaps = await ctx.manager.sync(`promote by ${principal.name}`, { retryFailed: true });
+        return { body: { swaps, model: await ctx.modelAnswer() } };
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/admin/rollback",
+      summary: "Return the given kind to the artefact that was active before, and swap it in.",
+      scope: "admin",
+      body: RollbackBodySchema,
+      response: AdminAnswerSchema,
+      async handler({ body, principal }, ctx) {
+        await registryCall(() => ctx.registry.rollback(body.kind, `api:${principal.name}`));
+        const swaps = await ctx.manager.sync(`rollback by ${principal.name}`, { retryFailed: true });
+        return { body: { swaps, model: await ctx.modelAnswer() } };
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/admin/refresh-table",
+      summary: "Start a job (child process) that builds a new RAG-augmented prediction table.",
+      scope: "admin",
+      body: JobBodySchema,
+      response: JobAnswerSchema,
+      okStatus: 202,
+      async handler({ body }, ctx) {
+        return { status: 202, body: { job: ctx.jobs.start("refresh", { asOf: body.asOf ?? ctx.clock() }) } };
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/admin/finetune",
+      summary: "Start a job (child process) that fine-tunes a new adapter.",
+      scope: "admin",
+      body: JobBodySchema,
+      response: JobAnswerSchema,
+      okStatus: 202,
+      async handler({ body }, ctx) {
+        return { status: 202, body: { job: ctx.jobs.start("finetune", { asOf: body.asOf ?? ctx.clock() }) } };
+      },
+    },
+    {
+      method: "get",
+      path: "/healthz",
+      summary: "Liveness: the process answers.",
+      scope: null,
+      response: z.object({ ok: z.boolean(), uptimeS: z.number() }),
+      async handler() {
+        return { body: { ok: true, uptimeS: Math.round(process.uptime()) } };
+      },
+    },
+    {
+      method: "get",
+      path: "/readyz",
+      summary: "Readiness: 200 once a model and a table are loaded, else 503.",
+      scope: null,
+      response: ReadyAnswerSchema,
+      async handler(_input, ctx) {
+        if (ctx.manager.ready) return { body: { ready: true } };
+        const missing = [!ctx.manager.scorers.value && "model", !ctx.manager.tables.value && "table"].filter(Boolean).join(" and ");
+        return { status: 503, body: { ready: false, reason: `no ${missing} loaded yet${ctx.manager.lastSwap?.ok === false ? `; last swap failed: ${ctx.manager.lastSwap.reason}` : ""}` } };
+      },
+    },
+  ];
+}
+
+/** Registry refusals (gate failed, nothing to roll back to, ...) are conflicts with the registry's state. */
+async function registryCall(fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof FreshrecError) throw conflict(err.message);
+    throw err;
+  }
+}
+
+/** Validates one part of a request; `where` names the route so the 400 says where the problem is. */
+export function validate<T extends z.ZodType>(schema: T | undefined, input: unknown, where: string): z.infer<T> | undefined {
+  return schema ? parseOrThrow(schema, input ?? {}, where) : undefined;
+}
+
+/** A batch over the limit is refused as oversize (413) before validating every event in it. */
+export function checkBatchSize(body: unknown, maxBatch: number): void {
+  const events = (body as { events?: unknown })?.events;
+  if (Array.isArray(events) && events.length > maxBatch) throw tooLarge(`batch of ${events.length} events exceeds the limit of ${maxBatch}`);
+}
+
+export { ErrorAnswerSchema };

@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import pino from "pino";
+import { openStore, type Store } from "@freshrec/retriever";
+import { loadClusterModel } from "@freshrec/scorer";
+import { openRegistry, type Registry } from "@freshrec/trainer-bridge";
+import { createApp, type FreshrecApp } from "../src/app.js";
+import { loadServerConfig, type ServerConfigInput } from "../src/config.js";
+
+export const READ_KEY = "reader-key-0001";
+export const INGEST_KEY = "ingest-key-0001";
+export const ADMIN_KEY = "admin-key-00001";
+export const KEYS = `reader=${READ_KEY}:read;ingester=${INGEST_KEY}:ingest;ops=${ADMIN_KEY}:admin`;
+
+export interface Harness {
+  url: string;
+  app: FreshrecApp;
+  store: Store;
+  registry: Registry;
+  dir: string;
+  call(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; json: any; text: string }>;
+  close(): Promise<void>;
+}
+
+/** A server on a random loopback port over a fresh real store and registry (and the real model loader). */
+export async function startHarness(overrides: Partial<ServerConfigInput> = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), "freshrec-server-"));
+  const config = loadServerConfig({
+    env: { FRESHREC_API_KEYS: KEYS },
+    overrides: { port: 0, storeUri: join(dir, "store"), modelsDir: join(dir, "models"), logLevel: "silent", ...overrides },
+  });
+  const store = await openStore(config.storeUri);
+  const registry = openRegistry(config.modelsDir);
+  const app = createApp({ config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }) });
+  await app.start();
+  const server: Server = app.app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    app,
+    store,
+    registry,
+    dir,
+    async call(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+      let body: string | undefined = opts.raw;
+      if (opts.body !== undefined) body = JSON.stringify(opts.body);
+      if (body !== undefined) headers["content-type"] ??= "application/json";
+      const res = await fetch(url + path, { method, headers, body });
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, headers: res.headers, json, text };
+    },
+    async close() {
+      await new Promise((r) => server.close(r));
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

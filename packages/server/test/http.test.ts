@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ADMIN_KEY, INGEST_KEY, READ_KEY, startHarness, type Harness } from "./helpers.js";
+
+const CLUSTERS = Array.from({ length: 6 }, (_, id) => ({ id, keywords: [`topic${id}`, `kw${id}`] }));
+const ITEMS = CLUSTERS.map((c) => ({ itemId: `item${c.id}`, clusterId: c.id }));
+const event = (i: number, user = "u1") => ({ eventId: `e${i}`, userId: user, itemId: `item${i % 6}`, ts: 1_700_000_000_000 + i * 60_000, signal: 5 });
+
+/** Error answers must never carry a stack trace or internal paths. */
+const expectNoInternals = (text: string) => {
+  expect(text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+/);
+};
+
+describe("HTTP API without a model (real store and registry)", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ limits: { bodyBytes: 4096, maxBatch: 20, ratePerS: 1000, burst: 1000 } });
+    await h.store.putClusters(CLUSTERS);
+    await h.store.putItems(ITEMS);
+  });
+  afterAll(() => h.close());
+
+  it("is live but not ready before the first model and table", async () => {
+    expect((await h.call("GET", "/healthz")).status).toBe(200);
+    const ready = await h.call("GET", "/readyz");
+    expect(ready.status).toBe(503);
+    expect(ready.json.reason).toMatch(/no model and table loaded/);
+    const answer = await h.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [1, 2] } });
+    expect(answer.status).toBe(503);
+    expect(answer.json.error.code).toBe("not-ready");
+  });
+
+  it("answers 401 without or with a wrong key, 403 without the scope", async () => {
+    const none = await h.call("GET", "/v1/model");
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toMatch(/Bearer/);
+    expect((await h.call("GET", "/v1/model", { key: "not-a-real-key" })).status).toBe(401);
+    expect((await h.call("POST", "/v1/events", { key: READ_KEY, body: { events: [event(1)] } })).status).toBe(403);
+    const admin = await h.call("POST", "/v1/admin/rollback", { key: INGEST_KEY, body: { kind: "adapter" } });
+    expect(admin.status).toBe(403);
+    expect(admin.json.error.message).toContain("'admin' scope");
+    expect(admin.text).not.toContain(INGEST_KEY);
+  });
+
+  it("ingests durably and idempotently by eventId", async () => {
+    const events = [event(1), event(2), event(3), event(3)];
+    const first = await h.call("POST", "/v1/events", { key: INGEST_KEY, body: { events } });
+    expect(first.status).toBe(200);
+    expect(first.json).toEqual({ accepted: 3, duplicates: 1, received: 4 });
+    const again = await h.call("POST", "/v1/events", { key: ADMIN_KEY, body: { events: events.slice(0, 3) } });
+    expect(again.json).toEqual({ accepted: 0, duplicates: 3, received: 3 });
+    expect((await h.store.userState("u1"))?.clusters).toEqual([2, 3]);
+  });
+
+  it("answers 400 naming the path of every invalid field", async () => {
+    const bad = await h.call("POST", "/v1/events", {
+      key: INGEST_KEY,
+      body: { events: [{ ...event(4), ts: -1 }, { ...event(5), signal: "high" }, { ...event(6), eventId: "" }] },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.issues.map((i: { path: string }) => i.path)).toEqual(["events.0.ts", "events.1.signal", "events.2.eventId"]);
+    const query = await h.call("GET", "/v1/users/u1/next-interests?k=0&mode=psychic", { key: READ_KEY });
+    expect(query.status).toBe(400);
+    expect(query.json.error.issues.map((i: { path: string }) => i.path).sort()).toEqual(["k", "mode"]);
+    const unknownField = await h.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [1], extra: true } });
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.json.error.message).toContain("POST /v1/next-interests");
+    // An item the store does not know is refused by the retriever's own validation, still as a 400.
+    const unknownItem = await h.call("POST", "/v1/events", { key: INGEST_KEY, body: { events: [{ ...event(7), itemId: "nope" }] } });
+    expect(unknownItem.status).toBe(400);
+    expectNoInternals(unknownItem.text);
+  });
+
+  it("answers 400 for malformed JSON and 413 for oversize bodies and batches", async () => {
+    const malformed = await h.call("POST", "/v1/events", { key: INGEST_KEY, raw: '{"events": [' });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error.code).toBe("malformed-json");
+    expectNoInternals(malformed.text);
+    const huge = await h.call("POST", "/v1/events", { key: INGEST_KEY, raw: JSON.stringify({ events: [event(1)], pad: "x".repeat(5000) }) });
+    expect(huge.status).toBe(413);
+    const batch = await h.call("POST", "/v1/events", { key: INGEST_KEY, body: { events: Array.from({ length: 21 }, (_, i) => ({ e: i })) } });
+    expect(batch.status).toBe(413);
+    expect(batch.json.error.message).toContain("limit of 20");
+  });
+
+  it("answers 404 for unknown routes, users, clusters and artefacts, with request ids", async () => {
+    const route = await h.call("GET", "/v1/nothing", { headers: { "x-request-id": "trace-42" } });
+    expect(route.status).toBe(404);
+    expect(route.headers.get("x-request-id")).toBe("trace-42");
+    expect(route.json.error.requestId).toBe("trace-42");
+    expect((await h.call("GET", "/v1/users/ghost/next-interests", { key: READ_KEY })).status).toBe(404);
+    expect((await h.call("GET", "/v1/clusters/99", { key: READ_KEY })).status).toBe(404);
+    expect((await h.call("GET", "/v1/clusters/3", { key: READ_KEY })).json).toEqual({ id: 3, keywords: ["topic3", "kw3"] });
+    expect((await h.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id: "adapter-none" } })).status).toBe(404);
+    // Ids are never paths: anything path-like is refused by validation before reaching the registry.
+    const traversal = await h.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id: "../../etc/passwd" } });
+    expect(traversal.status).toBe(400);
+  });
+
+  it("keeps serving nothing and reports why when a promoted base model is a bad file", async () => {
+    const { id, dir } = h.registry.stage("base");
+    writeFileSync(join(dir, "base.gguf"), "this is not a gguf file");
+    h.registry.publish({ id, kind: "base", main: "base.gguf", manifest: {}, gate: { passed: true, reasons: [], metrics: {} } });
+    const promoted = await h.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id } });
+    expect(promoted.status).toBe(200);
+    expect(promoted.json.swaps).toEqual([expect.objectContaining({ ok: false, what: `scorer ${id}+null` })]);
+    const model = await h.call("GET", "/v1/model", { key: READ_KEY });
+    expect(model.json.lastSwap.ok).toBe(false);
+    expect(model.json.lastSwap.reason).toMatch(/base\.gguf/);
+    expect(model.json.ready).toBe(false);
+    expect((await h.call("GET", "/readyz")).json.reason).toMatch(/last swap failed/);
+    const metrics = await h.call("GET", "/metrics");
+    expect(metrics.text).toMatch(/freshrec_swaps_total\{what="scorer",outcome="failed"\} 1/);
+  });
+
+  it("publishes an OpenAPI document generated from the validation schemas", async () => {
+    const doc = (await h.call("GET", "/openapi.json")).json;
+    expect(doc.openapi).toBe("3.1.0");
+    const events = doc.paths["/v1/events"].post;
+    expect(events.requestBody.content["application/json"].schema.properties.events.maxItems).toBe(20);
+    const next = doc.paths["/v1/users/{userId}/next-interests"].get;
+    expect(next.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual(["path:userId", "query:k", "query:mode"]);
+    expect(Object.keys(next.responses)).toEqual(expect.arrayContaining(["200", "400", "401", "404", "429", "503"]));
+  });
+
+  it("exposes latency histograms by route and mode", async () => {
+    const text = (await h.call("GET", "/metrics")).text;
+    expect(text).toMatch(/freshrec_http_request_duration_seconds_count\{method="POST",route="\/v1\/events",mode="",status="200"\} \d+/);
+    expect(text).toContain("freshrec_ready 0");
+  });
+});
+
+describe("rate limiting", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ limits: { bodyBytes: 4096, maxBatch: 20, ratePerS: 0.01, burst: 3 } });
+  });
+  afterAll(() => h.close());
+
+  it("answers 429 with Retry-After once a key's burst is spent; other keys are unaffected", async () => {
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await h.call("GET", "/v1/clusters", { key: READ_KEY })).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const limited = await h.call("GET", "/v1/clusters", { key: READ_KEY });
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await h.call("GET", "/v1/clusters", { key: ADMIN_KEY })).status).toBe(200);
+  });
+});

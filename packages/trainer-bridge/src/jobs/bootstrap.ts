@@ -1,0 +1,77 @@
+import { basename } from "node:path";
+import { evaluateGate } from "../gates/gates.js";
+import type { ArtefactRecord } from "../registry/schemas.js";
+import { JobError, currentLayout, days, type JobContext } from "./context.js";
+import { scoreHoldout } from "./evaluate.js";
+import { finetune } from "./finetune.js";
+import { fileSha256, timed } from "./measure.js";
+import { refreshTable } from "./refresh.js";
+import { tokenExamples, trainingSetFor } from "./training-data.js";
+
+export interface BootstrapResult {
+  base: ArtefactRecord;
+  adapter?: ArtefactRecord;
+  table?: ArtefactRecord;
+}
+
+/** Pretrains a base model on the first `bootstrapDays` of data, gates it on that window's holdout, publishes it. */
+export async function pretrainBase(ctx: JobContext): Promise<ArtefactRecord> {
+  const range = await ctx.store.timeRange();
+  if (!range) throw new JobError("bootstrap", "the store holds no events: ingest some first");
+  const layout = await currentLayout(ctx);
+  const window = { start: range.min, end: Math.min(ctx.asOf, range.min + days(ctx.config.bootstrapDays)) };
+  const set = await trainingSetFor(ctx, window, layout);
+  if (set.train.length === 0) throw new JobError("bootstrap", `no training examples in [${window.start}, ${window.end})`);
+  const { id, dir } = ctx.registry.stage("base");
+  const trained = await timed(() =>
+    ctx.trainer.pretrainBase({
+      examples: tokenExamples(set, layout),
+      layout,
+      outDir: dir,
+      modelId: id,
+      window,
+      hyper: ctx.config.pretrain,
+      seed: ctx.config.seed,
+      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+    }),
+  );
+  const { trainPath, servePath } = trained.value;
+  const model = await ctx.loadModel({ path: servePath, threads: ctx.config.threads });
+  const holdout = await scoreHoldout(model, undefined, set.holdout, layout, ctx.config.scoreBatch, ctx.onProgress).finally(() => model.dispose());
+  const gate = evaluateGate(holdout, undefined, ctx.config.gate);
+  ctx.registry.publish({
+    id,
+    kind: "base",
+    main: basename(servePath),
+    gate,
+    manifest: {
+      modelHash: await fileSha256(trainPath),
+      trainFile: basename(trainPath),
+      trainingSetId: set.manifest.id,
+      trainingSet: set.manifest,
+      trainer: ctx.trainer.name,
+      hyperparameters: ctx.config.pretrain,
+      layout,
+      window,
+      wallS: trained.wallS,
+      cpuS: trained.cpuS,
+      holdout,
+      asOf: ctx.asOf,
+    },
+  });
+  if (gate.passed) ctx.registry.promote(id, ctx.by);
+  return ctx.registry.get(id);
+}
+
+/**
+ * First start: whatever is missing of base, adapter and table is built, in that order. Re-running after a
+ * crash picks up where the last run stopped (published artefacts are complete; staged leftovers were swept).
+ */
+export async function bootstrap(ctx: JobContext, opts: { rag?: boolean } = {}): Promise<BootstrapResult> {
+  const active = ctx.registry.active();
+  const base = active.base ? ctx.registry.get(active.base) : await pretrainBase(ctx);
+  if (base.status !== "active") throw new JobError("bootstrap", `base ${base.id} failed its gate: ${base.gate.reasons.join("; ")}`);
+  const adapter = active.adapter ? ctx.registry.get(active.adapter) : await finetune(ctx);
+  const table = active.table ? ctx.registry.get(active.table) : await refreshTable(ctx, opts);
+  return { base, adapter, table };
+}

@@ -1,0 +1,69 @@
+import { z } from "zod";
+import { DAY_MS, DEFAULT_K, DEFAULT_RAG_SLOTS, FreshrecError, type LayoutParams } from "@freshrec/core";
+import { GateConfigSchema } from "../gates/gates.js";
+import { TrainingSetConfigSchema } from "../training-set/build.js";
+import type { Registry } from "../registry/registry.js";
+import type { Store } from "@freshrec/retriever";
+import type { loadClusterModel } from "@freshrec/scorer";
+import type { Trainer } from "./ports.js";
+import type { ProgressFn } from "./progress.js";
+
+export class JobError extends FreshrecError {
+  constructor(job: string, message: string, options?: { cause?: unknown }) {
+    super("job", `${job}: ${message}`, options);
+  }
+}
+
+export const LoopConfigSchema = z.object({
+  k: z.number().int().positive().default(DEFAULT_K),
+  ragSlots: z.number().int().positive().default(DEFAULT_RAG_SLOTS),
+  /** The base is pretrained on the first this-many days of data. */
+  bootstrapDays: z.number().positive().default(30),
+  /** A fine-tune trains on the last this-many days. */
+  finetuneDays: z.number().positive().default(30),
+  /** A table covers every key with a transition in the last this-many days (all keys when they are few). */
+  tableSupportDays: z.number().positive().default(30),
+  /** Score every possible key when there are at most this many. */
+  allKeysUpTo: z.number().int().nonnegative().default(5_000),
+  /** RAG successors are counted over the last this-many days (tables and training sets alike). */
+  ragWindowDays: z.number().positive().default(14),
+  /** Clusters stored per table row. */
+  tableTopN: z.number().int().positive().default(10),
+  /** Prompts per scoreNext call. */
+  scoreBatch: z.number().int().positive().default(256),
+  warmStart: z.boolean().default(true),
+  trainingSet: TrainingSetConfigSchema.partial().prefault({}),
+  gate: GateConfigSchema.prefault({}),
+  /** Passed to the trainer as is (see the native bridge's pretrain / trainLora options). */
+  pretrain: z.record(z.string(), z.unknown()).default({}),
+  lora: z.record(z.string(), z.unknown()).default({}),
+  /** llama.cpp threads for holdout and table scoring. */
+  threads: z.number().int().positive().default(2),
+  seed: z.number().int().default(1),
+});
+export type LoopConfig = z.infer<typeof LoopConfigSchema>;
+
+export interface JobContext {
+  store: Store;
+  registry: Registry;
+  trainer: Trainer;
+  /** Injected so tests and benches can share one llama.cpp model cache; normally the scorer's loadClusterModel. */
+  loadModel: typeof loadClusterModel;
+  config: LoopConfig;
+  /** "Now" of the job: wall clock in production, the simulated clock in replays and tests. */
+  asOf: number;
+  /** Who triggered it, recorded in the promotion log ("scheduler:adaptive", "user:ana", ...). */
+  by: string;
+  /** Promote a candidate that passes its gate (default true). */
+  autoPromote?: boolean;
+  onProgress?: ProgressFn;
+}
+
+export const days = (d: number) => Math.round(d * DAY_MS);
+
+/** The layout of models trained now: k and RAG slots from config, C from the store's clusters. */
+export async function currentLayout(ctx: JobContext): Promise<LayoutParams> {
+  const clusters = await ctx.store.clusters();
+  if (clusters.length === 0) throw new JobError("layout", "the store has no clusters yet: ingest items and clusters first");
+  return { k: ctx.config.k, ragSlots: ctx.config.ragSlots, nClusters: Math.max(...clusters.map((c) => c.id)) + 1 };
+}

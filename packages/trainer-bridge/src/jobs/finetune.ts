@@ -1,0 +1,96 @@
+import { join } from "node:path";
+import { readGgufMetadata } from "@freshrec/scorer";
+import { evaluateGate } from "../gates/gates.js";
+import type { ArtefactRecord } from "../registry/schemas.js";
+import type { TrainingSet } from "../training-set/build.js";
+import { JobError, days, type JobContext } from "./context.js";
+import { scoreHoldout } from "./evaluate.js";
+import { fileSha256, timed } from "./measure.js";
+import { tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-data.js";
+
+const ADAPTER_FILE = "adapter.gguf";
+
+/** The active base's record and its F32 training file; jobs that need a base fail clearly without one. */
+export function activeBase(ctx: JobContext, job: string): { record: ArtefactRecord; trainPath: string } {
+  const id = ctx.registry.active().base;
+  if (!id) throw new JobError(job, `no active base model in ${ctx.registry.dir}: run 'freshrec jobs run bootstrap' first`);
+  const record = ctx.registry.get(id);
+  const trainFile = record.manifest.trainFile;
+  const trainPath = record.files.find((f) => typeof trainFile === "string" && f.endsWith(`/${trainFile}`)) ?? record.path;
+  if (!trainPath) throw new JobError(job, `base ${id} has no model file`);
+  return { record, trainPath };
+}
+
+/**
+ * Trains a LoRA adapter on the active base from `set`, scores it and the incumbent (active adapter, else the
+ * bare base) on the set's holdout, gates it, publishes it, and promotes it when it passes (unless autoPromote is off).
+ */
+export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, opts: { warmStart?: boolean } = {}): Promise<ArtefactRecord> {
+  const { record: base, trainPath } = activeBase(ctx, "finetune");
+  const layout = set.manifest.layout;
+  const active = ctx.registry.active();
+  const incumbent = active.adapter ? ctx.registry.get(active.adapter) : undefined;
+  const warm = (opts.warmStart ?? ctx.config.warmStart) && incumbent?.manifest.baseId === base.id ? incumbent : undefined;
+  const { id, dir } = ctx.registry.stage("adapter");
+  const outPath = join(dir, ADAPTER_FILE);
+  const examplesJsonl = join(dir, "train.jsonl");
+  writeTrainingJsonl(examplesJsonl, set, layout);
+  const trained = await timed(() =>
+    ctx.trainer.trainAdapter({
+      examples: tokenExamples(set, layout),
+      examplesJsonl,
+      layout,
+      basePath: trainPath,
+      outPath,
+      adapterId: id,
+      ...(warm?.path ? { warmStartPath: warm.path } : {}),
+      hyper: ctx.config.lora,
+      seed: ctx.config.seed,
+      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+    }),
+  );
+  const model = await ctx.loadModel({ path: base.path!, threads: ctx.config.threads });
+  let candidate;
+  let incumbentMetrics;
+  try {
+    candidate = await scoreHoldout(model, { path: outPath, id }, set.holdout, layout, ctx.config.scoreBatch, ctx.onProgress);
+    incumbentMetrics =
+      incumbent && incumbent.manifest.baseId === base.id
+        ? await scoreHoldout(model, { path: incumbent.path!, id: incumbent.id }, set.holdout, layout, ctx.config.scoreBatch)
+        : await scoreHoldout(model, undefined, set.holdout, layout, ctx.config.scoreBatch);
+  } finally {
+    await model.dispose();
+  }
+  const gate = evaluateGate(candidate, incumbentMetrics, ctx.config.gate);
+  ctx.registry.publish({
+    id,
+    kind: "adapter",
+    main: ADAPTER_FILE,
+    gate,
+    manifest: {
+      baseId: base.id,
+      baseHash: await fileSha256(trainPath),
+      trainingSetId: set.manifest.id,
+      trainingSet: set.manifest,
+      trainer: ctx.trainer.name,
+      hyperparameters: ctx.config.lora,
+      warmStartFrom: warm?.id ?? null,
+      wallS: trained.wallS,
+      cpuS: trained.cpuS,
+      holdout: candidate,
+      incumbent: { id: incumbent?.id ?? null, holdout: incumbentMetrics },
+      asOf: ctx.asOf,
+    },
+  });
+  if (gate.passed && ctx.autoPromote !== false) ctx.registry.promote(id, ctx.by);
+  return ctx.registry.get(id);
+}
+
+/** Fine-tune job: a LoRA adapter from the last `finetuneDays` before asOf. */
+export async function finetune(ctx: JobContext): Promise<ArtefactRecord> {
+  const { record: base } = activeBase(ctx, "finetune");
+  const { layout } = await readGgufMetadata(base.path!);
+  const set = await trainingSetFor(ctx, { start: ctx.asOf - days(ctx.config.finetuneDays), end: ctx.asOf }, layout);
+  if (set.train.length === 0) throw new JobError("finetune", `no training examples in the ${ctx.config.finetuneDays} days before ${new Date(ctx.asOf).toISOString()}`);
+  return trainCandidateAdapter(ctx, set);
+}

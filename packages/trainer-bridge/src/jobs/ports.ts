@@ -1,0 +1,44 @@
+/** The trainer backend the jobs drive: the native ggml trainer, or an external command (see external/README.md). */
+import type { LayoutParams } from "@freshrec/core";
+import type { ProgressFn } from "./progress.js";
+
+/** One training example as the trainer sees it: prompt token ids and the target token id. */
+export interface TokenExample {
+  tokens: number[];
+  target: number;
+}
+
+export interface PretrainInput {
+  examples: TokenExample[];
+  layout: LayoutParams;
+  /** Folder to write into; the trainer names the files. */
+  outDir: string;
+  modelId: string;
+  window: { start: number; end: number };
+  hyper: Record<string, unknown>;
+  seed: number;
+  onProgress?: ProgressFn;
+}
+
+export interface AdapterInput {
+  examples: TokenExample[];
+  /** JSONL of the training set (see external/README.md), for backends that read files. */
+  examplesJsonl: string;
+  layout: LayoutParams;
+  /** The base model as trained (F32), which LoRA factors are trained against. */
+  basePath: string;
+  outPath: string;
+  /** Registry id of the adapter, to be written into it as freshrec.model_id. */
+  adapterId: string;
+  warmStartPath?: string;
+  hyper: Record<string, unknown>;
+  seed: number;
+  onProgress?: ProgressFn;
+}
+
+export interface Trainer {
+  readonly name: string;
+  /** Returns the F32 file (for training) and the file serving loads (may be the same). */
+  pretrainBase(input: PretrainInput): Promise<{ trainPath: string; servePath: string }>;
+  trainAdapter(input: AdapterInput): Promise<void>;
+}

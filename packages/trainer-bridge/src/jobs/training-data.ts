@@ -1,0 +1,35 @@
+import { writeFileSync } from "node:fs";
+import type { LayoutParams } from "@freshrec/core";
+import { buildTrainingSet, exampleTokens, TrainingSetConfigSchema, type TrainingSet, type TrainingSetConfig } from "../training-set/build.js";
+import { rollingRagSource } from "../training-set/rag-source.js";
+import { days, type JobContext } from "./context.js";
+import type { TokenExample } from "./ports.js";
+
+export const trainingSetConfig = (ctx: JobContext): TrainingSetConfig =>
+  TrainingSetConfigSchema.parse({ ...ctx.config.trainingSet, ragWindowDays: ctx.config.ragWindowDays, seed: ctx.config.trainingSet.seed ?? ctx.config.seed });
+
+/** The training set of a window, RAG slots filled point-in-time from the store's transitions before each example. */
+export async function trainingSetFor(ctx: JobContext, window: { start: number; end: number }, layout: LayoutParams): Promise<TrainingSet> {
+  const ragWindowMs = days(ctx.config.ragWindowDays);
+  const transitions = await ctx.store.transitions({ start: window.start - ragWindowMs, end: window.end });
+  ctx.onProgress?.({ phase: "training set", done: 0, info: { transitions: transitions.length } });
+  return buildTrainingSet({
+    transitions,
+    window,
+    rag: rollingRagSource(transitions, { windowMs: ragWindowMs, n: layout.ragSlots }),
+    layout,
+    config: trainingSetConfig(ctx),
+    storeVersion: await ctx.store.version(),
+  });
+}
+
+export const tokenExamples = (set: TrainingSet, layout: LayoutParams): TokenExample[] => set.train.map((e) => exampleTokens(e, layout));
+
+/**
+ * The training set as JSON lines, one example per line (the external trainer contract, external/README.md):
+ * {"history":[c1,c2],"rag":[r1,..]|null,"next":c,"ts":ms,"tokens":[...prompt token ids],"target":token id of next}
+ */
+export function writeTrainingJsonl(path: string, set: TrainingSet, layout: LayoutParams): void {
+  const lines = set.train.map((e) => JSON.stringify({ history: e.history, rag: e.rag, next: e.next, ts: e.ts, ...exampleTokens(e, layout) }));
+  writeFileSync(path, lines.length ? `${lines.join("\n")}\n` : "");
+}

@@ -1,0 +1,253 @@
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { parseOrThrow } from "@freshrec/core";
+import { RegistryError, fsyncPath, withLock, writeFileAtomic } from "./atomic.js";
+import {
+  ActiveSetSchema,
+  PromotionEntrySchema,
+  StoredRecordSchema,
+  type ActiveSet,
+  type ArtefactKind,
+  type ArtefactRecord,
+  type GateResult,
+  type PromotionEntry,
+  type StoredRecord,
+} from "./schemas.js";
+
+export interface PublishInput {
+  /** The id handed out by `stage()`; its staging folder holds the files. */
+  id: string;
+  kind: ArtefactKind;
+  /** File (inside the staging folder) that serving loads. */
+  main?: string;
+  manifest: Record<string, unknown>;
+  gate: GateResult;
+}
+
+export interface Registry {
+  readonly dir: string;
+  list(kind?: ArtefactKind): ArtefactRecord[];
+  get(id: string): ArtefactRecord;
+  active(): ActiveSet;
+  /** Reserves a fresh id and an empty private folder to write the artefact's files into (invisible until publish). */
+  stage(kind: ArtefactKind): { id: string; dir: string };
+  /** Makes a staged artefact visible in one rename; files are fsynced first. Applies retention afterwards. */
+  publish(input: PublishInput): ArtefactRecord;
+  /** Switches the active artefact of the record's kind (an adapter also brings its base). Works for failed candidates too: that is promotion by hand. */
+  promote(id: string, by: string, note?: string): ActiveSet;
+  /** Returns to the artefact of `kind` that was active before the current one. */
+  rollback(kind: ArtefactKind, by: string): ActiveSet;
+  promotions(): PromotionEntry[];
+  /** Polls the active pointer; calls `onChange` after every switch. Returns an unsubscribe function. */
+  watch(onChange: (active: ActiveSet) => void, intervalMs?: number): () => void;
+}
+
+export interface RegistryOptions {
+  /** Versions kept per kind besides active ones (default 5). */
+  retain?: number;
+}
+
+const EMPTY_ACTIVE: ActiveSet = { base: null, adapter: null, table: null, since: 0 };
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+const compactTime = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+
+/**
+ * The model registry under a models folder:
+ *   artefacts/<id>/record.json + files   one folder per version (unique paths; never rewritten)
+ *   active.json                          the pointer {base, adapter, table, since}, replaced atomically
+ *   promotions.jsonl                     every promotion and rollback, with who triggered it
+ *   .staging/<id>.<pid>/                 a job's unpublished output; removed at open once its process is gone
+ * Status is derived from the pointer, the log and the gate, so a promotion is a single atomic pointer swap.
+ */
+export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry {
+  const root = resolve(dir);
+  const artefactsDir = join(root, "artefacts");
+  const stagingDir = join(root, ".staging");
+  const activePath = join(root, "active.json");
+  const logPath = join(root, "promotions.jsonl");
+  const lockPath = join(root, ".lock");
+  const retain = opts.retain ?? 5;
+  mkdirSync(artefactsDir, { recursive: true });
+  mkdirSync(stagingDir, { recursive: true });
+  sweepStaging();
+
+  function sweepStaging(): void {
+    for (const name of readdirSync(stagingDir)) {
+      const pid = Number(name.split(".").pop());
+      if (!Number.isInteger(pid) || !pidAlive(pid) || name.endsWith(".trash")) rmSync(join(stagingDir, name), { recursive: true, force: true });
+    }
+  }
+
+  function readActive(): ActiveSet {
+    if (!existsSync(activePath)) return EMPTY_ACTIVE;
+    return parseOrThrow(ActiveSetSchema, JSON.parse(readFileSync(activePath, "utf8")), activePath);
+  }
+
+  function promotions(): PromotionEntry[] {
+    if (!existsSync(logPath)) return [];
+    return readFileSync(logPath, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l, i) => parseOrThrow(PromotionEntrySchema, JSON.parse(l), `${logPath}:${i + 1}`));
+  }
+
+  function readStored(id: string): StoredRecord | undefined {
+    const path = join(artefactsDir, id, "record.json");
+    if (!existsSync(path)) return undefined;
+    return parseOrThrow(StoredRecordSchema, JSON.parse(readFileSync(path, "utf8")), path);
+  }
+
+  function toRecord(s: StoredRecord, active: ActiveSet, everActive: Set<string>): ArtefactRecord {
+    const folder = join(artefactsDir, s.id);
+    const status = active[s.kind] === s.id ? "active" : everActive.has(s.id) ? "retired" : s.gate.passed ? "candidate" : "rejected";
+    return {
+      id: s.id,
+      kind: s.kind,
+      ...(s.main ? { path: join(folder, s.main) } : {}),
+      files: s.files.map((f) => join(folder, f)),
+      createdAt: s.createdAt,
+      manifest: s.manifest,
+      gate: s.gate,
+      status,
+    };
+  }
+
+  function list(kind?: ArtefactKind): ArtefactRecord[] {
+    const active = readActive();
+    const everActive = new Set(promotions().flatMap((e) => (e.to ? [e.to] : [])));
+    return readdirSync(artefactsDir)
+      .map(readStored)
+      .filter((s): s is StoredRecord => s !== undefined && (kind === undefined || s.kind === kind))
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+      .map((s) => toRecord(s, active, everActive));
+  }
+
+  function get(id: string): ArtefactRecord {
+    const s = readStored(id);
+    if (!s) throw new RegistryError(`no artefact '${id}' in ${artefactsDir}`);
+    return toRecord(s, readActive(), new Set(promotions().flatMap((e) => (e.to ? [e.to] : []))));
+  }
+
+  function stage(kind: ArtefactKind): { id: string; dir: string } {
+    const id = `${kind}-${compactTime(Date.now())}-${randomBytes(3).toString("hex")}`;
+    const folder = join(stagingDir, `${id}.${process.pid}`);
+    mkdirSync(folder, { recursive: true });
+    return { id, dir: folder };
+  }
+
+  function retire(kind: ArtefactKind): void {
+    const active = readActive();
+    const records = readdirSync(artefactsDir)
+      .map(readStored)
+      .filter((s): s is StoredRecord => s !== undefined && s.kind === kind)
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
+    const inUse = new Set([active.base, active.adapter, active.table]);
+    // Bases referenced by kept adapters stay too, or those adapters could not be loaded.
+    for (const s of list("adapter").filter((r) => r.status === "active")) if (typeof s.manifest.baseId === "string") inUse.add(s.manifest.baseId);
+    for (const s of records.slice(retain)) {
+      if (inUse.has(s.id)) continue;
+      const trash = join(stagingDir, `${s.id}.trash`);
+      renameSync(join(artefactsDir, s.id), trash); // leave the listing atomically, then delete at leisure
+      rmSync(trash, { recursive: true, force: true });
+    }
+  }
+
+  function publish(input: PublishInput): ArtefactRecord {
+    const folder = join(stagingDir, `${input.id}.${process.pid}`);
+    if (!existsSync(folder)) throw new RegistryError(`artefact '${input.id}' was not staged by this process (no ${folder})`);
+    const files = readdirSync(folder).sort();
+    if (input.main && !files.includes(input.main)) throw new RegistryError(`artefact '${input.id}': main file '${input.main}' is not in ${folder} (has ${files.join(", ") || "nothing"})`);
+    for (const f of files) fsyncPath(join(folder, f));
+    const stored: StoredRecord = parseOrThrow(
+      StoredRecordSchema,
+      { id: input.id, kind: input.kind, ...(input.main ? { main: input.main } : {}), files, createdAt: Date.now(), manifest: input.manifest, gate: input.gate },
+      `artefact ${input.id}`,
+    );
+    writeFileAtomic(join(folder, "record.json"), `${JSON.stringify(stored, null, 2)}\n`);
+    withLock(lockPath, () => {
+      renameSync(folder, join(artefactsDir, input.id));
+      fsyncPath(artefactsDir);
+      retire(input.kind);
+    });
+    return get(input.id);
+  }
+
+  function appendLog(entry: PromotionEntry): void {
+    appendFileSync(logPath, `${JSON.stringify(entry)}\n`);
+    const fd = openSync(logPath, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  function switchTo(record: ArtefactRecord, action: PromotionEntry["action"], by: string, note?: string): ActiveSet {
+    const current = readActive();
+    const next: ActiveSet = { ...current, [record.kind]: record.id, since: Date.now() };
+    const entries: PromotionEntry[] = [
+      { at: next.since, action, kind: record.kind, from: current[record.kind], to: record.id, by, gate: record.gate, ...(note ? { note } : {}) },
+    ];
+    const baseId = record.kind === "adapter" ? record.manifest.baseId : undefined;
+    if (typeof baseId === "string" && baseId !== current.base) {
+      const base = get(baseId);
+      next.base = base.id;
+      entries.push({ at: next.since, action, kind: "base", from: current.base, to: base.id, by, gate: base.gate, note: `base of adapter ${record.id}` });
+    }
+    writeFileAtomic(activePath, `${JSON.stringify(next)}\n`);
+    entries.forEach(appendLog);
+    return next;
+  }
+
+  function promote(id: string, by: string, note?: string): ActiveSet {
+    return withLock(lockPath, () => switchTo(get(id), "promote", by, note));
+  }
+
+  function rollback(kind: ArtefactKind, by: string): ActiveSet {
+    return withLock(lockPath, () => {
+      // Replay the log as a stack per kind: promotions push, rollbacks pop.
+      const stack: string[] = [];
+      for (const e of promotions()) {
+        if (e.kind !== kind) continue;
+        if (e.action === "promote" && e.to) stack.push(e.to);
+        else if (e.action === "rollback") stack.pop();
+      }
+      const current = readActive()[kind];
+      if (stack.at(-1) === current) stack.pop();
+      const target = stack.reverse().find((id) => id !== current && readStored(id) !== undefined);
+      if (!target) throw new RegistryError(`rollback ${kind}: no earlier ${kind} to return to (active: ${current ?? "none"})`);
+      return switchTo(get(target), "rollback", by, `rollback from ${current ?? "none"}`);
+    });
+  }
+
+  function watch(onChange: (active: ActiveSet) => void, intervalMs = 250): () => void {
+    let last = JSON.stringify(readActive());
+    const timer = setInterval(() => {
+      let now: ActiveSet;
+      try {
+        now = readActive();
+      } catch {
+        return; // unreadable mid-replace cannot happen with rename, but a hand-edited file might be broken: keep the last good one
+      }
+      const text = JSON.stringify(now);
+      if (text !== last) {
+        last = text;
+        onChange(now);
+      }
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  return { dir: root, list, get, active: readActive, stage, publish, promote, rollback, promotions, watch };
+}

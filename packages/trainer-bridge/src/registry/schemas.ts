@@ -1,0 +1,62 @@
+import { z } from "zod";
+
+export const ArtefactKindSchema = z.enum(["base", "adapter", "table"]);
+export type ArtefactKind = z.infer<typeof ArtefactKindSchema>;
+
+export const GateResultSchema = z.object({
+  passed: z.boolean(),
+  reasons: z.array(z.string()),
+  metrics: z.record(z.string(), z.number()),
+});
+export type GateResult = z.infer<typeof GateResultSchema>;
+
+/** What is stored in <models>/artefacts/<id>/record.json; `status` is derived, never stored (see registry.ts). */
+export const StoredRecordSchema = z.object({
+  id: z.string().regex(/^[a-z]+-[0-9A-Za-z-]+$/),
+  kind: ArtefactKindSchema,
+  /** File name (inside the artefact's folder) of the file serving loads; absent for tables (they live in LanceDB). */
+  main: z.string().optional(),
+  files: z.array(z.string()),
+  createdAt: z.number().int(),
+  manifest: z.record(z.string(), z.unknown()),
+  gate: GateResultSchema,
+});
+export type StoredRecord = z.infer<typeof StoredRecordSchema>;
+
+export type ArtefactStatus = "active" | "candidate" | "rejected" | "retired";
+
+export interface ArtefactRecord {
+  id: string;
+  kind: ArtefactKind;
+  /** Absolute path of the file to load (unique per version: node-llama-cpp caches adapters by path). */
+  path?: string;
+  /** Absolute paths of every file of this version. */
+  files: string[];
+  createdAt: number;
+  manifest: Record<string, unknown>;
+  gate: GateResult;
+  status: ArtefactStatus;
+}
+
+export const ActiveSetSchema = z.object({
+  base: z.string().nullable(),
+  adapter: z.string().nullable(),
+  table: z.string().nullable(),
+  /** Wall-clock ms of the last change. */
+  since: z.number().int(),
+});
+export type ActiveSet = z.infer<typeof ActiveSetSchema>;
+
+export const PromotionEntrySchema = z.object({
+  at: z.number().int(),
+  action: z.enum(["promote", "rollback"]),
+  kind: ArtefactKindSchema,
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  /** Who or what triggered it: "user:<name>", "scheduler:adaptive", "job:bootstrap", ... */
+  by: z.string().min(1),
+  /** Gate outcome of the artefact switched to, copied so the log reads on its own. */
+  gate: GateResultSchema.optional(),
+  note: z.string().optional(),
+});
+export type PromotionEntry = z.infer<typeof PromotionEntrySchema>;

@@ -1,0 +1,11 @@
+import { DAY_MS } from "@freshrec/core";
+import { bootstrap } from "../src/index.js";
+import { tinyWorldStore, tinyContext } from "./loop-fixtures.js";
+const t0 = Date.now();
+const { store, startMs, dir } = await tinyWorldStore({ driftDay: 20 });
+console.log("store", Date.now() - t0, (await store.transitions({ start: 0, end: 1e14 })).length);
+const ctx = tinyContext(store, dir, startMs + 10 * DAY_MS);
+ctx.onProgress = (e) => { if (e.done === 0 || e.done === e.total) console.log(JSON.stringify(e)); };
+const r = await bootstrap(ctx);
+console.log(Date.now() - t0, JSON.stringify({ base: r.base.gate, adapter: r.adapter?.gate, aman: r.adapter?.manifest.trainingSet, table: r.table?.gate, tman: r.table?.manifest }, null, 1));
+await store.close();

@@ -1,0 +1,61 @@
+/** Shared setup for the update-loop tests: a store filled from core's tiny synthetic world and a job context with a tiny model. */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createSyntheticWorld, DAY_MS, type Event } from "@freshrec/core";
+import { openStore, type Store } from "@freshrec/retriever";
+import { loadClusterModel } from "@freshrec/scorer";
+import { LoopConfigSchema, nativeTrainer, openRegistry, type JobContext, type LoopConfig } from "../src/index.js";
+
+export const TINY_MODEL = { size: { nEmbd: 32, nLayer: 1, nHead: 2, nFf: 64 }, epochs: 4, batch: 32, lr: 3e-3, threads: 2 };
+export const TINY_LORA = { epochs: 3, batch: 32, lr: 5e-3, rank: 4, threads: 2 };
+
+/**
+ * Ingests the tiny world's events up to `untilDay`; from `driftDay` on (if given) every event's cluster is
+ * relabelled through a fixed permutation, an abrupt drift event the old adapter has never seen.
+ */
+export async function tinyWorldStore(opts: { driftDay?: number } = {}): Promise<{ store: Store; startMs: number; endMs: number; dir: string }> {
+  const world = createSyntheticWorld("tiny");
+  const dir = mkdtempSync(join(tmpdir(), "loop-"));
+  const store = await openStore(join(dir, "store"), { k: world.config.k });
+  await store.putClusters(world.clusters);
+  await store.putItems(world.items.map((i) => ({ itemId: i.itemId, clusterId: i.clusterId! })));
+  const itemsOf = new Map<number, string[]>();
+  for (const i of world.items) itemsOf.set(i.clusterId!, [...(itemsOf.get(i.clusterId!) ?? []), i.itemId]);
+  const clusterOf = new Map(world.items.map((i) => [i.itemId, i.clusterId!]));
+  const n = world.clusters.length;
+  const shifted = (c: number) => (c * 7 + 3) % n; // a permutation when gcd(7, n) = 1
+  const driftAt = opts.driftDay === undefined ? Infinity : world.startMs + opts.driftDay * DAY_MS;
+  const events: Event[] = [];
+  for (const e of world.events()) {
+    if (e.ts < driftAt) events.push(e);
+    else {
+      const c = shifted(clusterOf.get(e.itemId)!);
+      const items = itemsOf.get(c)!;
+      events.push({ ...e, itemId: items[e.itemId.length % items.length]! });
+    }
+  }
+  await store.ingest(events);
+  return { store, startMs: world.startMs, endMs: world.endMs, dir };
+}
+
+export function tinyContext(store: Store, dir: string, asOf: number, overrides: Partial<LoopConfig> = {}): JobContext {
+  return {
+    store,
+    registry: openRegistry(join(dir, "models")),
+    trainer: nativeTrainer(),
+    loadModel: loadClusterModel,
+    config: LoopConfigSchema.parse({
+      bootstrapDays: 10,
+      finetuneDays: 10,
+      tableSupportDays: 10,
+      ragWindowDays: 7,
+      trainingSet: { holdoutDays: 2 },
+      pretrain: TINY_MODEL,
+      lora: TINY_LORA,
+      ...overrides,
+    }),
+    asOf,
+    by: "test",
+  };
+}

@@ -1,0 +1,94 @@
+/** Starts the real `freshrec serve` process for end-to-end tests and talks to it over HTTP. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..");
+const MAIN = join(ROOT, "apps/cli/src/main.ts");
+
+export const READ_KEY = "e2e-reader-key-1";
+export const INGEST_KEY = "e2e-ingest-key-1";
+export const ADMIN_KEY = "e2e-admin-key-01";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  /** Everything the process printed so far (JSON logs and the banner), for failure messages. */
+  output(): string;
+  call(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string }): Promise<{ status: number; json: any; text: string }>;
+  waitFor(path: string, status: number, timeoutMs: number): Promise<void>;
+  /** SIGTERM, resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export async function startServe(dir: string, extra: string[] = []): Promise<ServeProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", MAIN, "serve", "--size", "tiny", "--no-simulate", "--store", join(dir, "store"), "--models", join(dir, "models"), "--port", String(port), ...extra],
+    {
+      cwd: ROOT,
+      env: { ...process.env, FRESHREC_API_KEYS: `reader=${READ_KEY}:read;ingester=${INGEST_KEY}:ingest;ops=${ADMIN_KEY}:admin`, FRESHREC_AUTH: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  child.stderr!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  const call: ServeProcess["call"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = {};
+    if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+    const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(url + path, { method, headers, body });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json, text };
+  };
+  return {
+    url,
+    child,
+    output: () => out,
+    call,
+    async waitFor(path, status, timeoutMs) {
+      const until = Date.now() + timeoutMs;
+      let last = "";
+      while (Date.now() < until) {
+        if (child.exitCode !== null) throw new Error(`freshrec serve exited with ${child.exitCode}:\n${out}`);
+        try {
+          const res = await call("GET", path);
+          if (res.status === status) return;
+          last = `${res.status} ${res.text}`;
+        } catch (err) {
+          last = String(err);
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      throw new Error(`${path} did not answer ${status} within ${timeoutMs} ms (last: ${last})\n${out}`);
+    },
+    stop() {
+      return new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once("exit", (code) => resolve(code));
+        child.kill("SIGTERM");
+      });
+    },
+  };
+}
