@@ -1,4 +1,6 @@
-import type { ClusterId, Transition } from "./schemas.js";
+import type { ClusterId, Event, Transition } from "./schemas.js";
+import { DAY_MS } from "./rng.js";
+import { streamTransitions } from "./transition-stream.js";
 import { FreshrecError } from "./errors.js";
 import { historyKey } from "./sequences.js";
 import { mean, variance } from "./metrics.js";
@@ -128,4 +130,25 @@ export function windowedDrift(transitions: Iterable<Pick<Transition, "history" |
   // The last window may be partial; it is compared like the others (fewer of its keys reach support).
   if (start !== undefined) closeWindow();
   return { windowMs: opts.windowMs, pairs, overall: summarize(all), transitions: n };
+}
+
+/**
+ * The drift statistic of an engagement stream: events (in compareEvents order) -> clusters -> novel
+ * transitions over the last k clusters -> window-over-window drift.
+ */
+export function eventDrift(
+  events: Iterable<Pick<Event, "userId" | "itemId" | "ts" | "signal">>,
+  clusterOf: (itemId: string) => ClusterId | undefined,
+  opts: DriftOptions & { windowMs: number; k: number; threshold?: number },
+): WindowedDrift {
+  return windowedDrift(streamTransitions(events, clusterOf, opts), opts);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS };
+
+/** "30d", "12h", "2w", "500ms" -> milliseconds. */
+export function parseDurationMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text.trim());
+  if (!m || Number(m[1]) <= 0) throw new FreshrecError("invalid-argument", `duration ${JSON.stringify(text)}: expected a positive number with unit ms, s, m, h, d or w (e.g. 30d)`);
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
 }

@@ -20,7 +20,7 @@ export interface ModelFixture {
   nClusters: number;
 }
 
-export async function buildModelFixture(): Promise<ModelFixture> {
+export async function buildModelFixture(onProgress?: (e: { phase: string; done: number; total?: number }) => void): Promise<ModelFixture> {
   const world = createSyntheticWorld("tiny");
   const dir = mkdtempSync(join(tmpdir(), "freshrec-server-model-"));
   const storeUri = join(dir, "store");
@@ -46,6 +46,7 @@ export async function buildModelFixture(): Promise<ModelFixture> {
     }),
     asOf,
     by: "test:fixture",
+    onProgress,
   });
   await store.close();
   return { dir, storeUri, modelsDir, asOf, nClusters: world.clusters.length };

@@ -23,7 +23,7 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(() => work.cleanup());
 
-describe("native trainer: base model", () => {
+describe("native trainer: base model", { timeout: 120_000 }, () => {
   it("pretrains all weights to learn the synthetic rule and reports metrics", () => {
     expect(base.outputs).toEqual({ f32: basePath, q8_0: q8Path });
     expect(base.metrics.val_acc).toBeGreaterThan(0.9);
@@ -71,7 +71,7 @@ describe("native trainer: base model", () => {
   });
 });
 
-describe("native trainer: LoRA", () => {
+describe("native trainer: LoRA", { timeout: 120_000 }, () => {
   const shifted = makeExamples(400, 11, shiftedRule, isShifted);
   let trained: Awaited<ReturnType<typeof trainLora>>;
 
@@ -115,7 +115,7 @@ describe("native trainer: LoRA", () => {
   });
 });
 
-describe("native trainer: bad inputs", () => {
+describe("native trainer: bad inputs", { timeout: 120_000 }, () => {
   const expectFailure = async (p: Promise<unknown>, message: RegExp) => {
     const err = await p.then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(TrainerError);

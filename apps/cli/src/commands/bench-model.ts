@@ -8,9 +8,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { FIRST_CLUSTER_TOKEN, clusterToToken, mulberry32, promptTokens, type LayoutParams } from "@freshrec/core";
+import { FIRST_CLUSTER_TOKEN, ValidationError, clusterToToken, mulberry32, promptTokens, type LayoutParams } from "@freshrec/core";
 import { loadClusterModel, type ClusterModel, type Prompt } from "@freshrec/scorer";
-import { DEFAULT_MODEL_SIZE, forward, pretrain, trainLora, type Example } from "@freshrec/trainer-bridge";
+import { DEFAULT_MODEL_SIZE, forward, llamaOptBaseline, pretrain, trainLora, type Example, type TrainMetrics } from "@freshrec/trainer-bridge";
 import { terminalProgress, type ProgressFn } from "../progress.js";
 
 export const summary = "benchmark the model: training speed vs llama_opt, scoring latency and throughput, trainer/llama.cpp parity";
@@ -23,6 +23,12 @@ interface BenchModels {
   q8: string;
   adapter: string;
   prompts: Prompt[];
+  /** Metrics of the setup's own training runs (the training measurements report them). */
+  pretrainMetrics: TrainMetrics;
+  loraMetrics: TrainMetrics;
+  /** Examples the base was trained on (the llama_opt baseline trains on a slice of them). */
+  trainExamples: Example[];
+  threads: number;
   report: ProgressFn;
 }
 type Figures = Record<string, number>;
@@ -131,30 +137,72 @@ async function parity(m: BenchModels): Promise<Figures> {
   };
 }
 
-// ---- training measurements (packages/trainer-bridge) go here, e.g. pretrain/lora/llama_opt examples per second ----
+// ---- training measurements (packages/trainer-bridge) ----
 
-const MEASUREMENTS: Measurement[] = [singlePromptLatency, bulkThroughput, parity];
+/** LoRA workload the issue sets a target for: 20,000 examples x 3 epochs in under 2 minutes on 2 cores. */
+const LORA_EXAMPLES = 20_000;
+const LORA_EPOCHS = 3;
+/** llama_opt is slow: a slice of the same examples is enough for its examples/s. */
+const LLAMA_OPT_EXAMPLES = 2_000;
 
-async function trainModels(dir: string, report: ProgressFn): Promise<Omit<BenchModels, "report">> {
-  const train = syntheticPrompts(20_000, 1);
+/** Speed of the setup's native pretraining and LoRA runs (wall and CPU time, so load from other processes shows). */
+async function nativeTrainingSpeed(m: BenchModels): Promise<Figures> {
+  const p = m.pretrainMetrics;
+  const l = m.loraMetrics;
+  return {
+    pretrain_examples_per_s: round(p.examples_per_s, 1),
+    pretrain_wall_s: round(p.wall_s, 1),
+    pretrain_cpu_s: round(p.cpu_s, 1),
+    pretrain_val_acc: round(p.val_acc ?? Number.NaN),
+    lora_examples_per_s: round(l.examples_per_s, 1),
+    lora_20k_x3_wall_s: round(l.wall_s, 1),
+    lora_cpu_s: round(l.cpu_s, 1),
+    lora_val_acc: round(l.val_acc ?? Number.NaN),
+    train_threads: m.threads,
+  };
+}
+
+/** Baseline: full-weight training of the same base on the same examples through llama.cpp's llama_opt. */
+async function llamaOptSpeed(m: BenchModels): Promise<Figures> {
+  m.report({ phase: "train: llama_opt", done: 0, total: 1 });
+  const r = await llamaOptBaseline({ base: m.f32, examples: m.trainExamples.slice(0, LLAMA_OPT_EXAMPLES), epochs: 1, threads: m.threads });
+  m.report({ phase: "train: llama_opt", done: 1, total: 1 });
+  return {
+    llama_opt_examples_per_s: round(r.examples_per_s, 1),
+    llama_opt_cpu_s_per_1k_examples: round((r.cpu_s / (r.examples_per_s * r.wall_s)) * 1000, 2),
+    lora_cpu_s_per_1k_examples: round((m.loraMetrics.cpu_s / (LORA_EXAMPLES * LORA_EPOCHS)) * 1000, 2),
+    lora_vs_llama_opt_speedup: round(m.loraMetrics.examples_per_s / r.examples_per_s, 2),
+  };
+}
+
+const MEASUREMENTS: Measurement[] = [nativeTrainingSpeed, llamaOptSpeed, singlePromptLatency, bulkThroughput, parity];
+
+async function trainModels(dir: string, threads: number, report: ProgressFn): Promise<Omit<BenchModels, "report">> {
+  const train = syntheticPrompts(LORA_EXAMPLES, 1);
   const f32 = join(dir, "base.f32.gguf");
   const q8 = join(dir, "base.q8.gguf");
   const adapter = join(dir, "adapter.gguf");
-  await pretrain({ layout: LAYOUT, modelId: "bench-base", outF32: f32, outQ8: q8, size: DEFAULT_MODEL_SIZE, examples: examplesOf(train, 0), epochs: 2, seed: 1, threads: 2, onProgress: report });
-  await trainLora({ base: f32, out: adapter, adapterId: "bench-adapter", examples: examplesOf(train.slice(0, 5000), 5), epochs: 1, seed: 1, threads: 2, onProgress: report });
-  return { f32, q8, adapter, prompts: syntheticPrompts(8000, 2) };
+  const trainExamples = examplesOf(train, 0);
+  const base = await pretrain({ layout: LAYOUT, modelId: "bench-base", outF32: f32, outQ8: q8, size: DEFAULT_MODEL_SIZE, examples: trainExamples, epochs: 2, seed: 1, threads, onProgress: report });
+  const lora = await trainLora({ base: f32, out: adapter, adapterId: "bench-adapter", examples: examplesOf(train, 5), valExamples: examplesOf(syntheticPrompts(2000, 3), 5), epochs: LORA_EPOCHS, patience: LORA_EPOCHS, seed: 1, threads, onProgress: report });
+  return { f32, q8, adapter, prompts: syntheticPrompts(8000, 2), pretrainMetrics: base.metrics, loraMetrics: lora.metrics, trainExamples, threads };
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false }, "train-threads": { type: "string", default: "2" } },
+  });
   if (values.help) {
-    console.log("usage: freshrec bench model [--json]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.");
+    console.log("usage: freshrec bench model [--json] [--train-threads N]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.");
     return 0;
   }
   const progress = terminalProgress();
   const dir = await mkdtemp(join(tmpdir(), "freshrec-bench-model-"));
   try {
-    const models = { ...(await trainModels(dir, progress.report)), report: progress.report };
+    const threads = Number(values["train-threads"]);
+    if (!Number.isInteger(threads) || threads < 1) throw new ValidationError("--train-threads", [{ path: "", message: "must be a positive integer", value: values["train-threads"] }]);
+    const models = { ...(await trainModels(dir, threads, progress.report)), report: progress.report };
     const figures: Figures = {};
     for (const measure of MEASUREMENTS) Object.assign(figures, await measure(models));
     progress.done();

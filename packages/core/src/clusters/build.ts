@@ -96,3 +96,13 @@ export function assignToCluster(features: ItemFeatures, model: ClusterModel, ind
   model.clusters.forEach((c, i) => centroids.set(c.centroid, i * d));
   return model.clusters[nearestCentroid(vectorize(features, model.space, index), centroids)]!.id;
 }
+
+/**
+ * item -> cluster for a catalogue: the items' own clusterIds when every item has one, else clusters built
+ * from the items' features (items without features are then left out).
+ */
+export function resolveClusters(items: readonly Item[], opts: BuildClustersOptions): { assignment: Map<string, ClusterId>; built?: BuiltClusters } {
+  if (items.length > 0 && items.every((i) => i.clusterId !== undefined)) return { assignment: new Map(items.map((i) => [i.itemId, i.clusterId!])) };
+  const built = buildClusters(items, opts);
+  return { assignment: built.assignment, built };
+}

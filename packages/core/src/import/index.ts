@@ -4,3 +4,4 @@ export * from "./lines.js";
 export * from "./movielens.js";
 export * from "./generic.js";
 export * from "./movielens-dir.js";
+export * from "./generic-files.js";

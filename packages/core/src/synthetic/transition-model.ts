@@ -55,7 +55,7 @@ export const trendLevel = (t: Trend, day: number): number => {
  * The ground truth P_t(next | last k clusters): softmax over born clusters not in the history of
  *   popularity + sum over history positions (affinity of that cluster, local trends after it) * age weight
  *   + per-history noise + global trends,
- * with trends and births at day granularity. Distributions are cached per day.
+ * with trends and births at day granularity. Distributions are cached per day, their stable part for good.
  */
 export class TransitionModel {
   readonly C: number;
@@ -63,6 +63,8 @@ export class TransitionModel {
   readonly trends: Trend[];
   private readonly affinity: Float32Array;
   private readonly popularity: Float32Array;
+  /** Time-invariant logits per history key (at most C^k entries of C floats). */
+  private readonly stable = new Map<string, Float32Array>();
   private cacheDay = -1;
   private cache = new Map<string, Float64Array>();
   private dayGlobal: Float64Array = new Float64Array(0);
@@ -137,6 +139,25 @@ export class TransitionModel {
     }
   }
 
+  /** The time-invariant part of the logits for a history: popularity, age-weighted affinity, per-history noise. */
+  private stableLogits(hist: readonly ClusterId[], key: string): Float32Array {
+    const hit = this.stable.get(key);
+    if (hit) return hit;
+    const { C } = this;
+    const logits = Float32Array.from(this.popularity);
+    let weight = 1;
+    for (let i = hist.length - 1; i >= 0; i--, weight *= AGE_DECAY) {
+      const h = hist[i]!;
+      for (let n = 0; n < C; n++) logits[n]! += weight * this.affinity[h * C + n]!;
+    }
+    if (this.cfg.pairNoise > 0) {
+      const keyHash = hist.reduce((acc, c) => Math.imul(acc, 31) + c + 1, 17);
+      for (let n = 0; n < C; n++) logits[n]! += this.cfg.pairNoise * hashNoise(this.cfg.seed, keyHash, n);
+    }
+    this.stable.set(key, logits);
+    return logits;
+  }
+
   /** P_t(next | history) over all cluster ids (0 for unborn clusters and those in the history). `history` oldest first. */
   distribution(history: readonly ClusterId[], t: number): Float64Array {
     const day = this.dayOf(t);
@@ -146,22 +167,19 @@ export class TransitionModel {
     const cached = this.cache.get(key);
     if (cached) return cached;
     const { C } = this;
-    const logits = new Float64Array(C);
-    for (let n = 0; n < C; n++) logits[n] = this.popularity[n]! + this.dayGlobal[n]!;
+    const logits = Float64Array.from(this.stableLogits(hist, key));
     let weight = 1;
     for (let i = hist.length - 1; i >= 0; i--, weight *= AGE_DECAY) {
-      const h = hist[i]!;
-      const local = this.dayLocal.get(h);
-      for (let n = 0; n < C; n++) logits[n]! += weight * (this.affinity[h * C + n]! + (local ? local[n]! : 0));
+      const local = this.dayLocal.get(hist[i]!);
+      if (local) for (let n = 0; n < C; n++) logits[n]! += weight * local[n]!;
     }
-    const keyHash = hist.reduce((acc, c) => Math.imul(acc, 31) + c + 1, 17);
     let max = -Infinity;
     for (let n = 0; n < C; n++) {
       if (!this.isBorn(n, day) || hist.includes(n)) {
         logits[n] = -Infinity;
         continue;
       }
-      if (this.cfg.pairNoise > 0) logits[n]! += this.cfg.pairNoise * hashNoise(this.cfg.seed, keyHash, n);
+      logits[n]! += this.dayGlobal[n]!;
       if (logits[n]! > max) max = logits[n]!;
     }
     let sum = 0;

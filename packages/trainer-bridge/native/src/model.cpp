@@ -418,34 +418,42 @@ std::unique_ptr<Batch> build_batch(const Model & m, const Lora * lora, int n_bat
     };
     b->tokens = input(GGML_TYPE_I32, (int64_t) T * B, 0);
     b->pos = input(GGML_TYPE_I32, T, 0);
+    b->pos_last = input(GGML_TYPE_I32, 1, 0);
     b->mask = input(GGML_TYPE_F32, T, T);
     b->last = input(GGML_TYPE_I32, B, 0);
     b->labels = input(GGML_TYPE_F32, hp.n_vocab, B);
     // Constant inputs are written once below; flagged as outputs so the allocator never reuses their memory.
-    for (ggml_tensor * c : {b->pos, b->mask, b->last}) ggml_set_output(c);
+    for (ggml_tensor * c : {b->pos, b->pos_last, b->mask, b->last}) ggml_set_output(c);
 
     const float kq_scale = 1.0f / std::sqrt((float) hd);
+    auto rope = [&](ggml_tensor * t, ggml_tensor * pos) {
+        return ggml_rope_ext(ctx, t, pos, nullptr, hd, /*mode NORM*/ 0, hp.n_ctx, hp.rope_freq_base, 1.0f, 0.0f, 1.0f, 32.0f, 1.0f);
+    };
     ggml_tensor * x = ggml_get_rows(ctx, m.tok_embd, b->tokens);  // [E, T*B]
-    for (const Layer & L : m.layers) {
+    for (int il = 0; il < hp.n_layer; il++) {
+        const Layer & L = m.layers[il];
+        // Only the <next> position feeds the loss: after the last layer's keys and values, compute queries,
+        // attention output and FFN for that position alone (llama.cpp prunes the same way with its output ids).
+        const bool last_layer = il == hp.n_layer - 1;
+        const int Tq = last_layer ? 1 : T;
         ggml_tensor * cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.rms_eps), L.attn_norm);
-        auto heads = [&](ggml_tensor * w) { return ggml_reshape_4d(ctx, mm(ctx, lora, w, cur), hd, H, T, B); };
-        auto rope = [&](ggml_tensor * t) {
-            return ggml_rope_ext(ctx, t, b->pos, nullptr, hd, /*mode NORM*/ 0, hp.n_ctx, hp.rope_freq_base, 1.0f, 0.0f, 1.0f, 32.0f, 1.0f);
-        };
-        ggml_tensor * q = ggml_permute(ctx, rope(heads(L.wq)), 0, 2, 1, 3);   // [hd, T, H, B]
-        ggml_tensor * k = ggml_permute(ctx, rope(heads(L.wk)), 0, 2, 1, 3);
-        ggml_tensor * v = ggml_cont(ctx, ggml_permute(ctx, heads(L.wv), 1, 2, 0, 3));  // [T, hd, H, B]
-        ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), b->mask, kq_scale, 0.0f);  // [Tk, Tq, H, B]
-        ggml_tensor * kqv = ggml_permute(ctx, ggml_mul_mat(ctx, v, kq), 0, 2, 1, 3);  // [hd, H, T, B]
-        ggml_tensor * attn = ggml_cont_2d(ctx, kqv, E, (int64_t) T * B);
+        ggml_tensor * cur_q = last_layer ? ggml_get_rows(ctx, cur, b->last) : cur;
+        if (last_layer) x = ggml_get_rows(ctx, x, b->last);
+        auto heads = [&](ggml_tensor * w, ggml_tensor * in, int n) { return ggml_reshape_4d(ctx, mm(ctx, lora, w, in), hd, H, n, B); };
+        ggml_tensor * q = ggml_permute(ctx, rope(heads(L.wq, cur_q, Tq), last_layer ? b->pos_last : b->pos), 0, 2, 1, 3);  // [hd, Tq, H, B]
+        ggml_tensor * k = ggml_permute(ctx, rope(heads(L.wk, cur, T), b->pos), 0, 2, 1, 3);                                // [hd, T, H, B]
+        ggml_tensor * v = ggml_cont(ctx, ggml_permute(ctx, heads(L.wv, cur, T), 1, 2, 0, 3));                              // [T, hd, H, B]
+        // The last query sees every key, so it needs no causal mask.
+        ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), last_layer ? nullptr : b->mask, kq_scale, 0.0f);  // [T, Tq, H, B]
+        ggml_tensor * kqv = ggml_permute(ctx, ggml_mul_mat(ctx, v, kq), 0, 2, 1, 3);  // [hd, H, Tq, B]
+        ggml_tensor * attn = ggml_cont_2d(ctx, kqv, E, (int64_t) Tq * B);
         x = ggml_add(ctx, x, mm(ctx, lora, L.wo, attn));
 
         cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.rms_eps), L.ffn_norm);
         ggml_tensor * h = ggml_swiglu_split(ctx, mm(ctx, lora, L.gate, cur), mm(ctx, lora, L.up, cur));
         x = ggml_add(ctx, x, mm(ctx, lora, L.down, h));
     }
-    ggml_tensor * last = ggml_get_rows(ctx, x, b->last);  // [E, B]: the <next> position of each prompt
-    last = ggml_mul(ctx, ggml_rms_norm(ctx, last, hp.rms_eps), m.output_norm);
+    ggml_tensor * last = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.rms_eps), m.output_norm);  // [E, B]
     b->logits = mm(ctx, lora, m.output, last);  // [n_vocab, B]
     ggml_set_output(b->logits);
     b->loss = ggml_cross_entropy_loss(ctx, b->logits, b->labels);
@@ -473,10 +481,11 @@ std::unique_ptr<Batch> build_batch(const Model & m, const Lora * lora, int n_bat
     std::vector<int32_t> pos(T);
     for (int i = 0; i < T; i++) pos[i] = i;
     ggml_backend_tensor_set(b->pos, pos.data(), 0, sizeof(int32_t) * T);
+    ggml_backend_tensor_set(b->pos_last, &pos[T - 1], 0, sizeof(int32_t));
     std::vector<float> mask((size_t) T * T);
     for (int iq = 0; iq < T; iq++)
         for (int ik = 0; ik < T; ik++) mask[(size_t) iq * T + ik] = ik <= iq ? 0.0f : -INFINITY;
-    ggml_backend_tensor_set(b->mask, mask.data(), 0, sizeof(float) * mask.size());
+    if (b->mask->buffer) ggml_backend_tensor_set(b->mask, mask.data(), 0, sizeof(float) * mask.size());  // unused with one layer
     std::vector<int32_t> lastidx(B);
     for (int i = 0; i < B; i++) lastidx[i] = i * T + T - 1;
     ggml_backend_tensor_set(b->last, lastidx.data(), 0, sizeof(int32_t) * B);

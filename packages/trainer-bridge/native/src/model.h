@@ -82,7 +82,7 @@ struct Batch {
     ggml_cgraph * graph = nullptr;
     ggml_gallocr_t alloc = nullptr;
     int n_batch = 0, n_prompt = 0;
-    ggml_tensor *tokens, *pos, *mask, *last, *labels;
+    ggml_tensor *tokens, *pos, *pos_last, *mask, *last, *labels;
     ggml_tensor *logits, *loss;
     ggml_tensor * loss_grad = nullptr;  // seed gradient (1) of the loss, backward graphs only
     ~Batch();

@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { evaluateGate } from "../gates/gates.js";
 import type { ArtefactRecord } from "../registry/schemas.js";
-import { JobError, currentLayout, days, type JobContext } from "./context.js";
+import { JobError, currentLayout, days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
 import { finetune } from "./finetune.js";
 import { fileSha256, timed } from "./measure.js";
@@ -36,8 +36,8 @@ export async function pretrainBase(ctx: JobContext): Promise<ArtefactRecord> {
     }),
   );
   const { trainPath, servePath } = trained.value;
-  const model = await ctx.loadModel({ path: servePath, threads: ctx.config.threads });
-  const holdout = await scoreHoldout(model, undefined, set.holdout, layout, ctx.config.scoreBatch, ctx.onProgress).finally(() => model.dispose());
+  const model = await loadForScoring(ctx, servePath);
+  const holdout = await scoreHoldout(model, undefined, set.holdout, layout, scoreOptions(ctx)).finally(() => model.dispose());
   const gate = evaluateGate(holdout, undefined, ctx.config.gate);
   ctx.registry.publish({
     id,

@@ -29,6 +29,11 @@ export const LoopConfigSchema = z.object({
   ragWindowDays: z.number().positive().default(14),
   /** Clusters stored per table row. */
   tableTopN: z.number().int().positive().default(10),
+  /**
+   * Sequences per scoring context. 1 because the scorer's batched sequences (parallel > 1) currently return
+   * batch-dependent distributions (some uniform); one at a time matches single-prompt scoring exactly.
+   */
+  scoreParallel: z.number().int().positive().default(1),
   /** Prompts per scoreNext call. */
   scoreBatch: z.number().int().positive().default(256),
   warmStart: z.boolean().default(true),
@@ -37,7 +42,7 @@ export const LoopConfigSchema = z.object({
   /** Passed to the trainer as is (see the native bridge's pretrain / trainLora options). */
   pretrain: z.record(z.string(), z.unknown()).default({}),
   lora: z.record(z.string(), z.unknown()).default({}),
-  /** llama.cpp threads for holdout and table scoring. */
+  /** Scoring contexts for holdout and table scoring, one thread each (two threads per context run slower on a busy machine). */
   threads: z.number().int().positive().default(2),
   seed: z.number().int().default(1),
 });
@@ -67,3 +72,7 @@ export async function currentLayout(ctx: JobContext): Promise<LayoutParams> {
   if (clusters.length === 0) throw new JobError("layout", "the store has no clusters yet: ingest items and clusters first");
   return { k: ctx.config.k, ragSlots: ctx.config.ragSlots, nClusters: Math.max(...clusters.map((c) => c.id)) + 1 };
 }
+
+/** Loads a base model for bulk scoring: one thread per context, `config.threads` contexts (see scoreOptions). */
+export const loadForScoring = (ctx: JobContext, path: string) => ctx.loadModel({ path, threads: 1 });
+export const scoreOptions = (ctx: JobContext) => ({ batch: ctx.config.scoreBatch, contexts: ctx.config.threads, parallel: ctx.config.scoreParallel, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) });

@@ -26,12 +26,11 @@ export async function scoreHoldout(
   adapter: { path: string; id: string } | undefined,
   holdout: TrainingExample[],
   layout: LayoutParams,
-  batch: number,
-  onProgress?: ProgressFn,
+  opts: { batch: number; contexts: number; parallel: number; onProgress?: ProgressFn },
 ): Promise<HoldoutMetrics> {
-  const scorer = await model.createScorer(adapter ? { adapterPath: adapter.path, adapterId: adapter.id } : {});
+  const scorer = await model.createScorer({ contexts: opts.contexts, parallel: opts.parallel, ...(adapter ? { adapterPath: adapter.path, adapterId: adapter.id } : {}) });
   try {
-    const ranked = await scoreAll(scorer, holdout.map((e) => ({ history: e.history, rag: e.rag })), batch, "holdout", onProgress);
+    const ranked = await scoreAll(scorer, holdout.map((e) => ({ history: e.history, rag: e.rag })), opts.batch, "holdout", opts.onProgress);
     return holdoutMetrics(
       holdout.map((e, i) => ({ next: e.next, ranked: ranked[i]!.map((x) => x.clusterId) })),
       layout.nClusters,

@@ -3,7 +3,7 @@ import { readGgufMetadata } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { ArtefactRecord } from "../registry/schemas.js";
 import type { TrainingSet } from "../training-set/build.js";
-import { JobError, days, type JobContext } from "./context.js";
+import { JobError, days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
 import { fileSha256, timed } from "./measure.js";
 import { tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-data.js";
@@ -49,15 +49,15 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
       ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
     }),
   );
-  const model = await ctx.loadModel({ path: base.path!, threads: ctx.config.threads });
+  const model = await loadForScoring(ctx, base.path!);
   let candidate;
   let incumbentMetrics;
   try {
-    candidate = await scoreHoldout(model, { path: outPath, id }, set.holdout, layout, ctx.config.scoreBatch, ctx.onProgress);
+    candidate = await scoreHoldout(model, { path: outPath, id }, set.holdout, layout, scoreOptions(ctx));
     incumbentMetrics =
       incumbent && incumbent.manifest.baseId === base.id
-        ? await scoreHoldout(model, { path: incumbent.path!, id: incumbent.id }, set.holdout, layout, ctx.config.scoreBatch)
-        : await scoreHoldout(model, undefined, set.holdout, layout, ctx.config.scoreBatch);
+        ? await scoreHoldout(model, { path: incumbent.path!, id: incumbent.id }, set.holdout, layout, scoreOptions(ctx))
+        : await scoreHoldout(model, undefined, set.holdout, layout, scoreOptions(ctx));
   } finally {
     await model.dispose();
   }

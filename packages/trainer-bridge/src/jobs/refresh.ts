@@ -2,7 +2,7 @@ import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams } from "
 import { readGgufMetadata } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { ArtefactRecord } from "../registry/schemas.js";
-import { days, type JobContext } from "./context.js";
+import { days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreAll, tableHoldout } from "./evaluate.js";
 import { activeBase } from "./finetune.js";
 import { timed } from "./measure.js";
@@ -42,18 +42,16 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const snapshot = rag ? await ctx.store.snapshot({ start: ctx.asOf - days(ctx.config.ragWindowDays), end: ctx.asOf, n: layout.ragSlots }) : undefined;
 
   const scored = await timed(async () => {
-    const model = await ctx.loadModel({ path: base.path!, threads: 1 });
+    const model = await loadForScoring(ctx, base.path!);
     try {
-      const scorer = await model.createScorer({
-        ...(adapter?.path ? { adapterPath: adapter.path, adapterId: adapter.id } : {}),
-        contexts: ctx.config.threads,
-      });
+      const { batch, onProgress, contexts, parallel } = scoreOptions(ctx);
+      const scorer = await model.createScorer({ contexts, parallel, ...(adapter?.path ? { adapterPath: adapter.path, adapterId: adapter.id } : {}) });
       const prompts = keys.map((key) => {
         const history = parseHistoryKey(key);
         const hit = snapshot?.lookup(history);
         return { history, rag: hit && hit.items.length ? hit.items.map((i) => i.clusterId) : null };
       });
-      return await scoreAll(scorer, prompts, ctx.config.scoreBatch, "table", ctx.onProgress);
+      return await scoreAll(scorer, prompts, batch, "table", onProgress);
     } finally {
       await model.dispose();
     }

@@ -1,0 +1,113 @@
+import { copyFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import { openStore, type Store } from "@freshrec/retriever";
+import { loadClusterModel } from "@freshrec/scorer";
+import { openRegistry, type Registry } from "@freshrec/trainer-bridge";
+import { createApp, type FreshrecApp } from "../src/app.js";
+import { loadServerConfig } from "../src/config.js";
+import { buildModelFixture, type ModelFixture } from "./model-fixture.js";
+
+/** Serving on a real bootstrapped model: table and live answers, fallback, and hot swaps under load. */
+describe("serving a real model", () => {
+  let f: ModelFixture;
+  let store: Store;
+  let registry: Registry;
+  let app: FreshrecApp;
+  let server: Server;
+  let url = "";
+
+  beforeAll(async () => {
+    f = await buildModelFixture();
+    store = await openStore(f.storeUri);
+    registry = openRegistry(f.modelsDir);
+    const config = loadServerConfig({
+      env: { FRESHREC_AUTH: "off" },
+      overrides: { storeUri: f.storeUri, modelsDir: f.modelsDir, logLevel: "silent", serving: { reloadEvery: 2 } },
+    });
+    app = createApp({ config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
+    await app.start();
+    server = app.app.listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, 900_000);
+
+  afterAll(async () => {
+    await new Promise((r) => server?.close(r));
+    await app?.close();
+    if (f) rmSync(f.dir, { recursive: true, force: true });
+  });
+
+  const ask = async (body: unknown) => {
+    const res = await fetch(`${url}/v1/next-interests`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    return { status: res.status, json: (await res.json()) as any };
+  };
+
+  /** Publishes the active adapter's weights again under a new id and path (as a fine-tune would publish a version). */
+  const copyOfActiveAdapter = () => {
+    const current = registry.get(registry.active().adapter!);
+    const { id, dir } = registry.stage("adapter");
+    copyFileSync(current.path!, join(dir, basename(current.path!)));
+    return registry.publish({ id, kind: "adapter", main: basename(current.path!), manifest: { ...current.manifest }, gate: current.gate });
+  };
+
+  it("answers from the active table with its lineage, and falls back to live scoring for a missing key", async () => {
+    const active = registry.active();
+    const table = await store.predictionTable(registry.get(active.table!).manifest.tableId as string);
+    const row = table!.rows[0]!;
+    const history = row.key.split(",").map(Number);
+    const answer = await ask({ history, k: 3 });
+    expect(answer.status).toBe(200);
+    expect(answer.json.interests.map((i: { clusterId: number }) => i.clusterId)).toEqual(row.clusters.slice(0, 3));
+    expect(answer.json.lineage).toEqual({ baseId: active.base, adapterId: active.adapter, tableId: active.table, snapshotId: table!.meta.snapshotId, mode: "table" });
+
+    // A one-cluster history has no pair key in the table: scored live, and the answer says so.
+    const single = await ask({ history: [history[0]], k: 3 });
+    expect(single.json.fallback).toMatch(/not in table/);
+    expect(single.json.lineage).toMatchObject({ mode: "live", adapterId: active.adapter, tableId: null });
+    expect(single.json.interests.map((i: { clusterId: number }) => i.clusterId)).not.toContain(history[0]);
+  });
+
+  it("swaps adapters under concurrent live requests: every request succeeds on the old or the new scorer", async () => {
+    const before = registry.active().adapter!;
+    const next = copyOfActiveAdapter();
+    const requests = Array.from({ length: 60 }, (_, i) => ask({ history: [i % f.nClusters, (i + 1) % f.nClusters], k: 2, mode: "live" }));
+    const promote = fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: next.id }) });
+    const more = Array.from({ length: 60 }, (_, i) => ask({ history: [(i + 2) % f.nClusters, i % f.nClusters], k: 2, mode: "live" }));
+    const answers = await Promise.all([...requests, ...more]);
+    expect((await promote).status).toBe(200);
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    const seen = new Set(answers.map((a) => a.json.lineage.adapterId));
+    for (const id of seen) expect([before, next.id]).toContain(id);
+    expect((await ask({ history: [1, 2], mode: "live" })).json.lineage.adapterId).toBe(next.id);
+    // The old scorer is disposed once its last request is done.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(app.context.manager.scorers.draining).toBe(0);
+  });
+
+  it("reloads the base model after reloadEvery adapter files, disposing the old model after its scorer", async () => {
+    const generation = app.context.manager.models.generation;
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: copyOfActiveAdapter().id }) });
+      expect((await res.json()).swaps).toEqual([expect.objectContaining({ ok: true })]);
+    }
+    expect(app.context.manager.models.generation).toBeGreaterThan(generation);
+    expect(app.context.manager.models.value!.adapterLoads).toBeLessThanOrEqual(2);
+    expect(app.context.manager.models.draining).toBe(0);
+    expect((await ask({ history: [3, 4], mode: "live" })).status).toBe(200);
+  });
+
+  it("keeps the previous table when a promoted table cannot be loaded", async () => {
+    const served = registry.active().table;
+    const { id } = registry.stage("table");
+    registry.publish({ id, kind: "table", manifest: { tableId: "no-such-table" }, gate: { passed: true, reasons: [], metrics: {} } });
+    const res = await fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id }) });
+    const body = (await res.json()) as any;
+    expect(body.swaps).toEqual([expect.objectContaining({ ok: false, reason: expect.stringMatching(/no-such-table/) })]);
+    expect(body.model.lineage.tableId).toBe(served);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+  });
+});

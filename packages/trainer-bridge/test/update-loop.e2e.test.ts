@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DAY_MS, mulberry32 } from "@freshrec/core";
+import {
+  SchedulerConfigSchema,
+  decide,
+  initialSchedulerState,
+  schedulerStep,
+  trainCandidateAdapter,
+  trainingSetFor,
+  type ArtefactRecord,
+  type Decision,
+} from "../src/index.js";
+import { tinyContext, tinyWorldStore } from "./loop-fixtures.js";
+import { createHash } from "node:crypto";
+
+const DRIFT_DAY = 18;
+
+describe("update loop end to end (tiny synthetic world, simulated time)", () => {
+  it("bootstraps, refreshes, fine-tunes early on a drift event, promotes with lineage, and refuses a bad candidate", { timeout: 300_000 }, async () => {
+    // Little natural drift, then an abrupt one: from day 18 every cluster is relabelled.
+    const { store, startMs, dir } = await tinyWorldStore({ driftDay: DRIFT_DAY, world: { drift: 0.1, users: 250 } });
+    const config = SchedulerConfigSchema.parse({ strategy: "adaptive", adaptive: { finetuneBelowJaccard: 0.2, minFinetuneGapDays: 5 } });
+    let state = initialSchedulerState();
+    const decisions: Decision[] = [];
+    const made: ArtefactRecord[] = [];
+    let ctx = tinyContext(store, dir, startMs + 10 * DAY_MS);
+    for (let day = 10; day <= 26; day++) {
+      ctx = { ...ctx, asOf: startMs + day * DAY_MS };
+      const step = await schedulerStep(ctx, config, state, { recentDays: 4 });
+      state = step.state;
+      decisions.push(...step.decisions);
+      made.push(...step.artefacts);
+      if (step.decisions.some((d) => d.action === "finetune")) break;
+    }
+    const reg = ctx.registry;
+    const kinds = decisions.map((d) => d.action);
+    expect(kinds[0]).toBe("bootstrap");
+    expect(kinds.filter((k) => k === "refresh").length).toBeGreaterThanOrEqual(3);
+
+    // The fine-tune came early (calendar: day 40), after the drift event, and names the drift figure behind it.
+    const ft = decisions.find((d) => d.action === "finetune")!;
+    expect(ft).toBeDefined();
+    const ftDay = (ft.at - startMs) / DAY_MS;
+    expect(ftDay).toBeGreaterThan(DRIFT_DAY);
+    expect(ftDay).toBeLessThan(40);
+    expect(ft.reason).toMatch(/^drift: Jaccard/);
+    expect(ft.drift.adapterJaccard).toBeLessThan(0.2);
+    // Same clock and drift, calendar-only hybrid policy: no fine-tune yet.
+    const hybrid = SchedulerConfigSchema.parse({ strategy: "hybrid" });
+    expect(decide(hybrid, { bootstrappedAt: startMs + 10 * DAY_MS, lastFinetune: startMs + 10 * DAY_MS, lastRefresh: ft.at }, ft.at, ft.drift).actions).toEqual([]);
+    // Every decision is in the log with its drift figures.
+    const logged = readFileSync(join(reg.dir, "scheduler.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(logged.map((l) => l.action)).toEqual(kinds);
+    expect(logged.find((l) => l.action === "finetune").drift.adapterJaccard).toBe(ft.drift.adapterJaccard);
+
+    // Lineage: base -> adapters -> tables, ids and hashes consistent end to end.
+    const bases = reg.list("base");
+    const adapters = reg.list("adapter");
+    expect(bases).toHaveLength(1);
+    const base = bases[0]!;
+    expect(base.status).toBe("active");
+    const baseHash = createHash("sha256").update(readFileSync(base.files.find((f) => f.endsWith(base.manifest.trainFile as string))!)).digest("hex");
+    expect(base.manifest.modelHash).toBe(baseHash);
+    expect(adapters).toHaveLength(2);
+    const [first, second] = adapters as [ArtefactRecord, ArtefactRecord];
+    for (const a of adapters) {
+      expect(a.manifest.baseId).toBe(base.id);
+      expect(a.manifest.baseHash).toBe(baseHash);
+      expect(a.manifest.trainingSetId).toBe((a.manifest.trainingSet as { id: string }).id);
+      expect(a.gate.metrics.exactMatch).toBe(1);
+    }
+    expect(second.manifest.warmStartFrom).toBe(first.id);
+    expect(second.status).toBe("active");
+    expect(first.status).toBe("retired");
+    const tables = reg.list("table");
+    for (const t of tables) {
+      const lineage = t.manifest.lineage as { baseId: string; adapterId: string; snapshotId: string; createdAt: number };
+      expect(lineage.baseId).toBe(base.id);
+      expect([first.id, second.id]).toContain(lineage.adapterId);
+      expect(lineage.snapshotId).toMatch(new RegExp(`:${lineage.createdAt - 7 * DAY_MS}-${lineage.createdAt}:`));
+      const stored = await store.predictionTable(t.id);
+      expect(stored?.meta).toMatchObject({ baseId: base.id, adapterId: lineage.adapterId, snapshotId: lineage.snapshotId, createdAt: lineage.createdAt });
+      expect(stored?.rows.length).toBe(t.manifest.keys);
+    }
+    const active = reg.active();
+    expect(active).toMatchObject({ base: base.id, adapter: second.id });
+    const activeTable = reg.get(active.table!);
+    expect((activeTable.manifest.lineage as { adapterId: string }).adapterId).toBe(second.id); // the table rebuilt after the fine-tune
+    expect(made.map((a) => a.id)).toEqual(expect.arrayContaining([base.id, first.id, second.id, activeTable.id]));
+    expect(reg.promotions().filter((p) => p.kind === "adapter").map((p) => [p.to, p.by])).toEqual([
+      [first.id, "scheduler:adaptive"],
+      [second.id, "scheduler:adaptive"],
+    ]);
+
+    // A deliberately bad candidate: the same window with shuffled labels. The gate refuses it; it stays listed.
+    const set = await trainingSetFor(ctx, { start: ctx.asOf - 10 * DAY_MS, end: ctx.asOf }, (second.manifest.trainingSet as { layout: { k: number; ragSlots: number; nClusters: number } }).layout);
+    const rng = mulberry32(99);
+    const labels = set.train.map((e) => e.next);
+    for (let i = labels.length - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [labels[i], labels[j]] = [labels[j]!, labels[i]!];
+    }
+    const shuffled = { ...set, train: set.train.map((e, i) => ({ ...e, next: labels[i]! })) };
+    const bad = await trainCandidateAdapter({ ...ctx, by: "test:bad" }, shuffled, { warmStart: false });
+    expect(bad.gate.passed).toBe(false);
+    expect(bad.status).toBe("rejected");
+    expect(bad.gate.reasons.join(" ")).toMatch(/worse than the active artefact/);
+    expect(reg.active().adapter).toBe(second.id);
+    await store.close();
+  });
+});
