@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { assignToCluster, buildClusters, buildFeatureSpace, ClusterModelSchema, featureNames, loadMovieLens, resolveClusters, vectorize, type Item } from "../src/index.js";
+import { SLOW_TEST_TIMEOUT_MS } from "./slow.js";
 
 const item = (itemId: string, genres: string[], decade: string, tags: string[] = []): Item => ({ itemId, features: { categorical: { genres, decade }, tags } });
 const catalogue: Item[] = [
@@ -48,5 +49,5 @@ describe("buildClusters", () => {
     const genres = new Set(items.flatMap((i) => i.features!.categorical.genres as string[]));
     // every cluster is described, and mostly by genres or decades
     for (const c of built.clusters) expect(c.keywords.some((w) => genres.has(w) || /^\d{4}s$/.test(w))).toBe(true);
-  }, 60_000);
+  }, SLOW_TEST_TIMEOUT_MS);
 });

@@ -18,6 +18,7 @@ import {
   type Event,
   type Item,
 } from "../src/index.js";
+import { SLOW_TEST_TIMEOUT_MS } from "./slow.js";
 
 async function* linesOf(text: string): AsyncGenerator<string> {
   yield* text.split("\n");
@@ -111,7 +112,7 @@ describe("MovieLens parsers", () => {
     expect(data.items.length).toBe(9_125);
     expect(data.reports.ratings.skipped + data.reports.movies.skipped + (data.reports.tags?.skipped ?? 0)).toBe(0);
     expect(data.items.find((i) => i.itemId === "11")?.title).toBe("American President, The (1995)");
-  }, 60_000);
+  }, SLOW_TEST_TIMEOUT_MS);
   it.skipIf(!hasMovieLens)("names each corrupted row of a damaged copy by line, in one validation pass", async () => {
     const lines = readFileSync(join(ML_DIR, "ratings.csv"), "utf8").split("\n");
     lines[10] = "1,abc,4,1260759144";
@@ -125,7 +126,7 @@ describe("MovieLens parsers", () => {
     expect(accepted).toBe(100_001);
     expect(report.rejected.map((r) => r.slice(path.length + 1).split(":")[0])).toEqual(["11", "501", "2001"]);
     expect(report.skipReasons).toEqual({ "invalid movieId": 1, "malformed CSV": 1, "invalid rating": 1 });
-  }, 60_000);
+  }, SLOW_TEST_TIMEOUT_MS);
 });
 
 describe("generic format", () => {

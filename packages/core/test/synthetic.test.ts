@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compareEvents, createSyntheticWorld, DAY_MS, eventDrift, EventSchema, ItemSchema, SYNTHETIC_PRESETS } from "../src/index.js";
+import { SLOW_TEST_TIMEOUT_MS } from "./slow.js";
 
 const take = <T>(it: Iterable<T>, n: number): T[] => {
   const out: T[] = [];
@@ -72,7 +73,7 @@ describe("synthetic world", () => {
     expect(still.keys).toBeGreaterThan(20);
     expect(drifting.keys).toBeGreaterThan(20);
     expect(drifting.mean).toBeLessThan(still.mean);
-  }, 60_000);
+  }, SLOW_TEST_TIMEOUT_MS);
   it("validates its configuration", () => {
     expect(() => createSyntheticWorld("tiny", { users: 0 })).toThrow("users");
   });

@@ -212,6 +212,20 @@ export class Store {
     return (await this.db.tableNames()).includes(name);
   }
 
+  /**
+   * For tables that come and go (clusters and key_vectors are created once their vector size is known):
+   * absent, or not yet committed while the writer creates it, gives `absent` instead of an error.
+   */
+  private async optional<T>(name: TableName, absent: T, fn: (t: LanceTable) => Promise<T>): Promise<T> {
+    if (!(await this.exists(name))) return absent;
+    try {
+      return await this.on(name, fn);
+    } catch (err) {
+      if (err instanceof StoreTableError && /was not found/.test(String((err.cause as Error)?.message))) return absent;
+      throw err;
+    }
+  }
+
   private async rows(name: TableName, filter?: string, columns?: string[]): Promise<ArrowTable> {
     return this.on(name, (t) => {
       let q = t.query();
@@ -244,8 +258,9 @@ export class Store {
   // ---------------------------------------------------------------- clusters and items
 
   private async clusterInfo(): Promise<ClusterCache> {
-    if (!(await this.exists(TABLE.clusters))) return { version: "none", ids: new Set(), centroids: new Map(), dim: 0 };
-    const version = String(await this.on(TABLE.clusters, (t) => t.version()));
+    const none: ClusterCache = { version: "none", ids: new Set(), centroids: new Map(), dim: 0 };
+    const version = await this.optional(TABLE.clusters, "none", async (t) => String(await t.version()));
+    if (version === "none") return none;
     if (this.clusterCache?.version === version) return this.clusterCache;
     const t = await this.rows(TABLE.clusters);
     const ids = numbers(t, "id");
@@ -502,8 +517,8 @@ export class Store {
   /** Folded history keys nearest to `history` by key embedding (LanceDB vector search), cached per key. */
   private async nearestKeys(history: readonly number[], watermark: number): Promise<string[]> {
     const info = await this.clusterInfo();
-    if (info.dim === 0 || !(await this.exists(TABLE.keyVectors))) return [];
-    const tableVersion = await this.on(TABLE.keyVectors, (t) => t.version());
+    const tableVersion = info.dim === 0 ? -1 : await this.optional(TABLE.keyVectors, -1, (t) => t.version());
+    if (tableVersion < 0) return [];
     if (tableVersion !== this.neighbourVersion) {
       this.neighbourCache.clear();
       this.neighbourVersion = tableVersion;
@@ -512,7 +527,7 @@ export class Store {
     const cached = this.neighbourCache.get(key);
     if (cached) return cached;
     const query = keyEmbedding(history, info.centroids, this.k, info.dim);
-    const hits = await this.on(TABLE.keyVectors, (t) =>
+    const hits = await this.optional(TABLE.keyVectors, [], (t) =>
       t.vectorSearch(query).column("vector").where(`seq <= ${watermark}`).select(["key"]).limit(NEIGHBOURS + 1).toArray(),
     );
     const keys = hits.map((h) => String(h.key)).filter((k) => k !== key);
@@ -529,13 +544,16 @@ export class Store {
     if (this.index && now - this.indexCheckedAt < this.readConsistencyMs) return this.index;
     this.indexLoading = (async () => {
       const index = this.index ?? new TransitionIndex();
-      const watermark = await this.watermark(this.indexSeq);
-      if (watermark > this.indexSeq) {
-        const t = await this.rows(TABLE.transitions, `seq > ${this.indexSeq} AND seq <= ${watermark}`, ["key", "next", "ts"]);
+      const from = this.indexSeq;
+      const watermark = await this.watermark(from);
+      if (watermark > from) {
+        const t = await this.rows(TABLE.transitions, `seq > ${from} AND seq <= ${watermark}`, ["key", "next", "ts", "seq"]);
         const keys = strings(t, "key");
         const next = numbers(t, "next");
-        numbers(t, "ts").forEach((ts, i) => index.add(keys[i]!, next[i]!, ts));
-        this.indexSeq = watermark;
+        const ts = numbers(t, "ts");
+        // The writer may have added its own batches to the index meanwhile: skip those.
+        numbers(t, "seq").forEach((seq, i) => seq > this.indexSeq && index.add(keys[i]!, next[i]!, ts[i]!));
+        this.indexSeq = Math.max(this.indexSeq, watermark);
       }
       this.index = index;
       this.indexCheckedAt = now;

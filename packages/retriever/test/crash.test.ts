@@ -75,10 +75,10 @@ describe("crash safety", () => {
       const batches = Math.ceil(CRASH_DATA.events / CRASH_DATA.batch);
       const rng = mulberry32(20240601);
       // Kill points: after a random number of acknowledged batches plus a random delay. Keep killing
-      // (at most 10 times) until two kills landed inside a batch, between its events append and its commit.
+      // (at most 6 times) until a kill landed inside a batch, between its events append and its commit.
       let acked = 0;
       let insideBatch = 0;
-      for (let round = 0; round < 10 && insideBatch < 2; round++) {
+      for (let round = 0; round < 6 && insideBatch < 1; round++) {
         const { acks, done } = await runChild(crashed.dir, { afterAcks: Math.floor(rng() * batches * 0.8), extraMs: Math.floor(rng() * 25) });
         acked = Math.max(acked, acks);
         const afterKill = await contents(crashed.dir);
@@ -96,5 +96,5 @@ describe("crash safety", () => {
       clean.cleanup();
       crashed.cleanup();
     }
-  }, 60_000);
+  }, 90_000);
 });

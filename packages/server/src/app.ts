@@ -134,7 +134,8 @@ export function createApp(deps: AppDeps): FreshrecApp {
     const l = locals(res);
     res.status(status).json(body);
     metrics.requestSeconds.observe({ method: res.req.method, route: l.route, mode: l.mode, status }, (performance.now() - l.startedAt) / 1000);
-    if (status >= 500) log.error({ reqId: l.requestId, route: l.route, status }, "request failed");
+    // 503 (not ready) is an expected state, not a failure; other 5xx are logged with their cause by the error handler.
+    if (status >= 500 && status !== 503) log.error({ reqId: l.requestId, route: l.route, status }, "request failed");
     else log.debug({ reqId: l.requestId, method: res.req.method, route: l.route, mode: l.mode, status, key: l.principal?.name, ms: performance.now() - l.startedAt }, "request");
   };
 
@@ -195,8 +196,8 @@ export function createApp(deps: AppDeps): FreshrecApp {
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const l = locals(res);
     const answer = toErrorAnswer(err, l.requestId);
-    if (answer.status >= 500) log.error({ err, reqId: l.requestId, route: l.route }, "unhandled error");
-    else if (!(err instanceof HttpError)) log.debug({ reqId: l.requestId, route: l.route, code: answer.body.error.code }, "rejected request");
+    if (answer.status >= 500 && !(err instanceof HttpError)) log.error({ err, reqId: l.requestId, route: l.route }, "unhandled error");
+    else log.debug({ reqId: l.requestId, route: l.route, code: answer.body.error.code }, "rejected request");
     for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
     send(res, answer.status, answer.body);
   });

@@ -35,13 +35,14 @@ export const ServerConfigSchema = z.strictObject({
       liveWindowMs: z.number().int().positive().default(14 * DAY_MS),
       ragMethod: z.enum(["frequency", "trend"]).default("frequency"),
       reloadEvery: z.number().int().min(1).default(16),
-      userCacheMs: z.number().int().min(0).default(1_000),
+      /** Safety net only: ingestion through this process (API or simulated loop) invalidates a user at once. */
+      userCacheMs: z.number().int().min(0).default(10_000),
       userCacheSize: z.number().int().min(1).default(100_000),
       /** Sequences per scorer context: concurrent live requests decode together. */
       parallel: z.number().int().min(1).default(16),
       threads: z.number().int().min(1).default(1),
     })
-    .default({ liveWindowMs: 14 * DAY_MS, ragMethod: "frequency", reloadEvery: 16, userCacheMs: 1_000, userCacheSize: 100_000, parallel: 16, threads: 1 }),
+    .default({ liveWindowMs: 14 * DAY_MS, ragMethod: "frequency", reloadEvery: 16, userCacheMs: 10_000, userCacheSize: 100_000, parallel: 16, threads: 1 }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** SIGTERM: how long in-flight requests may take before the process exits anyway. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),

@@ -198,7 +198,8 @@ export class ModelManager {
         throw new FreshrecError("bad-table", `table '${tableId}' key '${row.key}' names a cluster outside the model's ${nClusters}`);
       rows.set(row.key, { clusters: Array.from(row.clusters), probs: Array.from(row.probs) });
     }
-    const lineage = { ...(stored.meta ?? {}), ...rec.manifest } as Record<string, unknown>;
+    // Lineage as the refresh job records it: in the registry manifest, mirrored in the stored table's meta.
+    const lineage = { ...stored.meta, ...(rec.manifest.lineage as Record<string, unknown> | undefined) };
     void this.tables.swap(new ServingTable(rec.id, rows, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId)));
     return `${rec.id} (${rows.size} keys)`;
   }

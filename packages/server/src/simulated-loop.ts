@@ -90,6 +90,14 @@ export class SimulatedLoop {
     this.save();
   }
 
+  /** Adopts a registry bootstrapped elsewhere (no saved loop state): scheduling counts from now. */
+  adoptBootstrapped(): void {
+    if (this.resumed) return;
+    const now = this.state.now;
+    this.state.scheduler = { bootstrappedAt: now, lastFinetune: now, lastRefresh: now };
+    this.save();
+  }
+
   /**
    * Brings the world stream to the clock: on a first start it ingests every event before it; on a restart
    * those are already durable (the clock is saved only after its events are), so they are only skipped.

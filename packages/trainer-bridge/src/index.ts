@@ -40,3 +40,5 @@ export { refreshTable } from "./jobs/refresh.js";
 export { bootstrap, pretrainBase, type BootstrapResult } from "./jobs/bootstrap.js";
 export { validateAdapter } from "./external/validate.js";
 export { measureDrift, schedulerStep, inProcessRunner, type ActionRunner, type StepResult } from "./scheduler/loop.js";
+export { externalTrainer, ExternalTrainerError } from "./external/command-trainer.js";
+export { childProcessRunner, type ChildRunnerOptions } from "./scheduler/child-runner.js";

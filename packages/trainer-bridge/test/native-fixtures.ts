@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clusterToToken, mulberry32, promptTokens, vocabSize, type LayoutParams } from "@freshrec/core";
-import { getLlama, type Llama } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type Llama, type Token } from "node-llama-cpp";
 import type { Example } from "../src/index.js";
 
 /** Tiny models keep the native tests at a few seconds each. */
@@ -40,7 +40,7 @@ export function tempDir(): { dir: string; cleanup(): void } {
 }
 
 let llamaPromise: Promise<Llama> | undefined;
-export const llama = () => (llamaPromise ??= getLlama({ build: "never", logLevel: "error" }));
+export const llama = () => (llamaPromise ??= getLlama({ build: "never", logLevel: LlamaLogLevel.error }));
 
 /**
  * Log-probabilities of the next token at the last prompt position from llama.cpp (node-llama-cpp), F32 KV cache
@@ -61,10 +61,10 @@ export async function llamaCppLogProbs(modelPath: string, prompts: readonly Exam
     const seq = ctx.getSequence();
     for (const p of prompts) {
       await seq.clearHistory();
-      const toks = [...p.tokens];
+      const toks = p.tokens as readonly number[] as Token[];
       const res = await seq.controlledEvaluate([...toks.slice(0, -1), [toks.at(-1)!, { generateNext: { probabilities: true } }]]);
       const probs = res.at(-1)!.next!.probabilities!;
-      out.push(Array.from({ length: vocabSize(LAYOUT) }, (_, t) => Math.log(probs.get(t) ?? 0)));
+      out.push(Array.from({ length: vocabSize(LAYOUT) }, (_, t) => Math.log(probs.get(t as Token) ?? 0)));
     }
     await ctx.dispose();
     return out;

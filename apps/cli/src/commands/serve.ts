@@ -124,8 +124,9 @@ export async function run(args: string[]): Promise<number> {
   // A bootstrap that never finished (crash, failed job) leaves no active model: let the scheduler start over.
   const active = registry.active();
   if (!active.base || !active.table) loop.resetScheduler();
+  else loop.adoptBootstrapped();
   const ingested = await loop.catchUp();
-  if (ingested > 0) log.info({ events: ingested, until: new Date(loop.now()).toISOString() }, "ingested the world's first days");
+  if (ingested > 0) log.info({ events: ingested, until: new Date(loop.now()).toISOString() }, "caught up with the synthetic world (events up to the simulated clock)");
   loop.start();
 
   const banner = () => {

@@ -1,8 +1,7 @@
 import { EventSchema, ItemSchema, type Event, type Item } from "../schemas.js";
 import { issuesFromZod, type FieldIssue } from "../errors.js";
 import { headedRows } from "./csv.js";
-import { reasonOf } from "./movielens.js";
-import type { ImportReport } from "./report.js";
+import { reasonOf, type ImportReport } from "./report.js";
 
 /** The two encodings of the generic format (see packages/core/IMPORT-FORMAT.md). */
 export type RecordFormat = "csv" | "jsonl";

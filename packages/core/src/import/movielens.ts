@@ -1,16 +1,13 @@
 import { EventSchema, ItemSchema, type Event, type Item } from "../schemas.js";
 import { issuesFromZod, type FieldIssue } from "../errors.js";
 import { headedRows } from "./csv.js";
-import type { ImportReport } from "./report.js";
+import { reasonOf, type ImportReport } from "./report.js";
 
 /** MovieLens ml-latest-small files, as found in a dataset directory. */
 export const MOVIELENS_FILES = { ratings: "ratings.csv", movies: "movies.csv", tags: "tags.csv" } as const;
 
 const POSITIVE_INT = /^[1-9]\d*$/;
 const NON_NEGATIVE_INT = /^\d+$/;
-
-/** The reason class of a row rejected for its fields: "invalid <first bad field>". */
-export const reasonOf = (issues: FieldIssue[]): string => `invalid ${issues[0]?.path || "row"}`;
 
 /**
  * ratings.csv (userId,movieId,rating,timestamp in Unix seconds) -> Events.

@@ -97,6 +97,9 @@ export class ImportReport {
   }
 }
 
+/** The reason class of a row rejected for its fields: "invalid <first bad field>". */
+export const reasonOf = (issues: FieldIssue[]): string => `invalid ${issues[0]?.path || "row"}`;
+
 /** Consumes a parser without keeping its records: the validation pass of a validate-then-write import. */
 export async function drain(records: AsyncIterable<unknown>): Promise<number> {
   let n = 0;

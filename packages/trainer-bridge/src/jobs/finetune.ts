@@ -1,5 +1,7 @@
 import { join } from "node:path";
+import { FreshrecError } from "@freshrec/core";
 import { readGgufMetadata } from "@freshrec/scorer";
+import { validateAdapter } from "../external/validate.js";
 import { evaluateGate } from "../gates/gates.js";
 import type { ArtefactRecord } from "../registry/schemas.js";
 import type { TrainingSet } from "../training-set/build.js";
@@ -21,9 +23,21 @@ export function activeBase(ctx: JobContext, job: string): { record: ArtefactReco
   return { record, trainPath };
 }
 
+/** Why an adapter cannot be applied to the base (from GGUF headers), or undefined when it fits. */
+async function adapterMisfit(adapterPath: string, basePath: string): Promise<string | undefined> {
+  try {
+    await validateAdapter(adapterPath, basePath);
+    return undefined;
+  } catch (err) {
+    if (err instanceof FreshrecError) return err.message;
+    throw err;
+  }
+}
+
 /**
- * Trains a LoRA adapter on the active base from `set`, scores it and the incumbent (active adapter, else the
- * bare base) on the set's holdout, gates it, publishes it, and promotes it when it passes (unless autoPromote is off).
+ * Trains a LoRA adapter on the active base from `set` (any backend), checks it fits the base, scores it and the
+ * incumbent (active adapter, else the bare base) on the set's holdout, gates it, publishes it, and promotes it
+ * when it passes (unless autoPromote is off). Candidates that fail are published as rejected, with reasons.
  */
 export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, opts: { warmStart?: boolean } = {}): Promise<ArtefactRecord> {
   const { record: base, trainPath } = activeBase(ctx, "finetune");
@@ -49,6 +63,24 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
       ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
     }),
   );
+  const common = {
+    baseId: base.id,
+    baseHash: await fileSha256(trainPath),
+    trainingSetId: set.manifest.id,
+    trainingSet: set.manifest,
+    trainer: ctx.trainer.name,
+    hyperparameters: ctx.config.lora,
+    warmStartFrom: warm?.id ?? null,
+    wallS: trained.wallS,
+    cpuS: trained.cpuS,
+    asOf: ctx.asOf,
+  };
+  const misfit = await adapterMisfit(outPath, base.path!);
+  if (misfit) {
+    // Kept as a rejected candidate so the reason stays visible; it can never be loaded on this base.
+    ctx.registry.publish({ id, kind: "adapter", main: ADAPTER_FILE, gate: { passed: false, reasons: [misfit], metrics: {} }, manifest: common });
+    return ctx.registry.get(id);
+  }
   const model = await loadForScoring(ctx, base.path!);
   let candidate;
   let incumbentMetrics;
@@ -67,20 +99,7 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
     kind: "adapter",
     main: ADAPTER_FILE,
     gate,
-    manifest: {
-      baseId: base.id,
-      baseHash: await fileSha256(trainPath),
-      trainingSetId: set.manifest.id,
-      trainingSet: set.manifest,
-      trainer: ctx.trainer.name,
-      hyperparameters: ctx.config.lora,
-      warmStartFrom: warm?.id ?? null,
-      wallS: trained.wallS,
-      cpuS: trained.cpuS,
-      holdout: candidate,
-      incumbent: { id: incumbent?.id ?? null, holdout: incumbentMetrics },
-      asOf: ctx.asOf,
-    },
+    manifest: { ...common, holdout: candidate, incumbent: { id: incumbent?.id ?? null, holdout: incumbentMetrics } },
   });
   if (gate.passed && ctx.autoPromote !== false) ctx.registry.promote(id, ctx.by);
   return ctx.registry.get(id);

@@ -1,0 +1,113 @@
+/**
+ * `freshrec jobs run bootstrap|finetune|refresh`: one update-loop job, normally in its own process so that
+ * training never stalls serving. Output is published atomically to the registry; a killed run leaves nothing visible.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { FreshrecError, parseOrThrow } from "@freshrec/core";
+import { openStore } from "@freshrec/retriever";
+import { loadClusterModel } from "@freshrec/scorer";
+import {
+  LoopConfigSchema,
+  bootstrap,
+  externalTrainer,
+  finetune,
+  nativeTrainer,
+  openRegistry,
+  refreshTable,
+  type ArtefactRecord,
+  type JobContext,
+} from "@freshrec/trainer-bridge";
+import { terminalProgress } from "../progress.js";
+import { defaultStoreUri } from "./import.js";
+
+export const summary = "run an update-loop job (bootstrap | finetune | refresh) against a store and a model registry";
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
+export const defaultModelsDir = (): string => process.env.FRESHREC_MODELS ?? join(REPO_ROOT, "models");
+
+const JOBS = ["bootstrap", "finetune", "refresh"] as const;
+type Job = (typeof JOBS)[number];
+
+const HELP = `usage: freshrec jobs run ${JOBS.join("|")} [options]
+
+  bootstrap   pretrain a base on the first window if none is active, then a first adapter and table
+  finetune    LoRA adapter on the active base from the latest window (warm start from the active adapter)
+  refresh     bulk-score every history key with the active base + adapter and a fresh RAG snapshot
+
+  --store URI              LanceDB store (default $FRESHREC_STORE or data/store under the repo root)
+  --models DIR             model registry (default $FRESHREC_MODELS or models/ under the repo root)
+  --as-of MS               the job's "now" in ms (default: the store's last event, capped at the wall clock)
+  --config FILE            loop configuration JSON (windows, caps, gates, hyperparameters; see LoopConfigSchema)
+  --no-rag                 refresh/bootstrap: score the table without RAG
+  --no-promote             publish the candidate but do not promote it even if it passes its gate
+  --trainer-command CMD    train adapters with an external command (contract: trainer-bridge src/external/README.md)
+  --by WHO                 recorded in the promotion log (default user:$USER)
+  --json                   progress as JSON lines on stdout; the last line is the result`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      store: { type: "string" },
+      models: { type: "string" },
+      "as-of": { type: "string" },
+      config: { type: "string" },
+      "no-rag": { type: "boolean", default: false },
+      "no-promote": { type: "boolean", default: false },
+      "trainer-command": { type: "string" },
+      by: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const [verb, job] = positionals;
+  if (values.help || verb !== "run" || !JOBS.includes(job as Job)) {
+    console.log(HELP);
+    return values.help ? 0 : 2;
+  }
+  const config = values.config
+    ? parseOrThrow(LoopConfigSchema, JSON.parse(readFileSync(values.config, "utf8")), values.config)
+    : LoopConfigSchema.parse({});
+  const store = await openStore(values.store ?? defaultStoreUri());
+  const terminal = values.json ? undefined : terminalProgress();
+  try {
+    let asOf = values["as-of"] === undefined ? undefined : Number(values["as-of"]);
+    if (asOf !== undefined && !Number.isInteger(asOf)) throw new FreshrecError("usage", `--as-of: '${values["as-of"]}' is not an integer of ms`);
+    if (asOf === undefined) {
+      const range = await store.timeRange();
+      if (!range) throw new FreshrecError("usage", "the store holds no events: import or ingest some first");
+      asOf = Math.min(Date.now(), range.max + 1);
+    }
+    const native = nativeTrainer();
+    const ctx: JobContext = {
+      store,
+      registry: openRegistry(resolve(values.models ?? defaultModelsDir())),
+      trainer: values["trainer-command"] ? externalTrainer(values["trainer-command"].split(/\s+/).filter(Boolean), native) : native,
+      loadModel: loadClusterModel,
+      config,
+      asOf,
+      by: values.by ?? `user:${process.env.USER ?? "unknown"}`,
+      autoPromote: !values["no-promote"],
+      onProgress: values.json ? (e) => console.log(JSON.stringify({ progress: e })) : terminal!.report,
+    };
+    const rag = !values["no-rag"];
+    const records: ArtefactRecord[] =
+      job === "bootstrap"
+        ? Object.values(await bootstrap(ctx, { rag })).filter((r): r is ArtefactRecord => r !== undefined)
+        : job === "finetune"
+          ? [await finetune(ctx)]
+          : [await refreshTable(ctx, { rag })];
+    terminal?.done();
+    const summaryOf = (r: ArtefactRecord) => ({ id: r.id, kind: r.kind, status: r.status, gate: r.gate });
+    if (values.json) console.log(JSON.stringify({ job, asOf, artefacts: records.map(summaryOf) }));
+    else for (const r of records) console.log(`${r.kind} ${r.id}: ${r.status}${r.gate.reasons.length ? ` (${r.gate.reasons.join("; ")})` : ""}`);
+    return records.every((r) => r.gate.passed) ? 0 : 3;
+  } finally {
+    terminal?.done();
+    await store.close();
+  }
+}
