@@ -74,7 +74,7 @@ export const JobBodySchema = z.strictObject({
 });
 
 export const JobAnswerSchema = z.object({
-  job: z.object({ id: z.string(), kind: z.string(), state: z.enum(["running", "succeeded", "failed"]), startedAt: z.number(), endedAt: z.number().optional(), error: z.string().optional() }),
+  job: z.object({ id: z.string(), kind: z.string(), state: z.enum(["running", "succeeded", "rejected", "failed"]), startedAt: z.number(), endedAt: z.number().optional(), error: z.string().optional() }),
 });
 
 export const ModelAnswerSchema = z.object({

@@ -79,6 +79,7 @@ export function createApp(deps: AppDeps): FreshrecApp {
     storeUri: config.storeUri,
     modelsDir: config.modelsDir,
     cwd: REPO_ROOT,
+    jobArgs: config.jobArgs,
     log,
     metrics,
   });

@@ -48,6 +48,8 @@ export const ServerConfigSchema = z.strictObject({
   shutdownGraceMs: z.number().int().min(0).default(10_000),
   /** argv prefix that runs the CLI; admin jobs append `jobs run <kind> ...`. */
   jobCommand: z.array(z.string()).min(1).default([process.execPath, "--import", "tsx", CLI_MAIN]),
+  /** Extra arguments for every job, e.g. ["--config", "<loop config JSON>"]. */
+  jobArgs: z.array(z.string()).default([]),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;

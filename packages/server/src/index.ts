@@ -13,3 +13,4 @@ export type { StorePort, RegistryPort, ModelPort, ScorerPort, LoadModel } from "
 export { SimulatedLoop, loopStateFile, readLoopState, type SimulatedLoopOptions } from "./simulated-loop.js";
 export { JobRunner, type JobInfo, type JobKind, type JobState } from "./jobs.js";
 export { runLoad, type LoadOptions, type LoadResult } from "./bench/load.js";
+export { loopConfigFor } from "./loop-presets.js";

@@ -5,7 +5,8 @@ import { conflict } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 
 export type JobKind = "finetune" | "refresh" | "bootstrap";
-export type JobState = "running" | "succeeded" | "failed";
+/** rejected: the job ran, but its candidate failed the quality gate and was not promoted (exit code 3). */
+export type JobState = "running" | "succeeded" | "rejected" | "failed";
 
 export interface JobInfo {
   id: string;
@@ -14,8 +15,10 @@ export interface JobInfo {
   startedAt: number;
   endedAt?: number;
   error?: string;
-  /** Last progress line the job printed (JSON lines on stdout with --json). */
-  progress?: Record<string, unknown>;
+  /** Last progress event the job printed (`{"progress": {...}}` JSON lines on stdout with --json). */
+  progress?: { phase: string; done: number; total?: number; info?: Record<string, number | string> };
+  /** The job's final JSON line (artefacts and their gate results). */
+  result?: Record<string, unknown>;
 }
 
 /**
@@ -73,12 +76,17 @@ export class JobRunner {
     this.publish();
     this.o.log.info({ job: job.id, kind }, `job ${kind} started`);
     createInterface({ input: child.stdout! }).on("line", (line) => {
+      let parsed: Record<string, unknown>;
       try {
-        job.progress = JSON.parse(line) as Record<string, unknown>;
-        for (const fn of this.listeners) fn(job, "progress");
+        parsed = JSON.parse(line) as Record<string, unknown>;
       } catch {
         this.o.log.debug({ job: job.id, line }, "job output");
+        return;
       }
+      if (parsed.progress && typeof parsed.progress === "object") {
+        job.progress = parsed.progress as JobInfo["progress"];
+        for (const fn of this.listeners) fn(job, "progress");
+      } else job.result = parsed;
     });
     let stderrTail = "";
     child.stderr!.on("data", (chunk: Buffer) => {
@@ -87,11 +95,11 @@ export class JobRunner {
     const finish = (code: number | null, error?: Error) => {
       if (job.state !== "running") return;
       job.endedAt = Date.now();
-      job.state = code === 0 && !error ? "succeeded" : "failed";
+      job.state = error ? "failed" : code === 0 ? "succeeded" : code === 3 ? "rejected" : "failed";
       if (job.state === "failed") job.error = error?.message ?? `exit code ${code}: ${stderrTail.trim().split("\n").slice(-3).join(" | ")}`;
       this.child = undefined;
       this.publish();
-      this.o.log[job.state === "failed" ? "error" : "info"]({ job: job.id, kind, error: job.error, ms: job.endedAt - job.startedAt }, `job ${kind} ${job.state}`);
+      this.o.log[job.state === "failed" ? "error" : job.state === "rejected" ? "warn" : "info"]({ job: job.id, kind, error: job.error, ms: job.endedAt - job.startedAt }, `job ${kind} ${job.state}`);
       for (const fn of this.listeners) fn(job, "end");
     };
     child.on("error", (err) => finish(null, err));

@@ -6,12 +6,12 @@ import type { Event, SyntheticWorld } from "@freshrec/core";
 import type { Store } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
 import {
-  LoopConfigSchema,
   initialSchedulerState,
   nativeTrainer,
   schedulerStep,
   writeFileAtomic,
   type ActionRunner,
+  type LoopConfig,
   type Registry,
   type SchedulerConfig,
 } from "@freshrec/trainer-bridge";
@@ -41,8 +41,8 @@ export interface SimulatedLoopOptions {
   speed: number;
   /** Wall milliseconds between ticks. */
   tickMs: number;
-  /** Extra `freshrec jobs run` arguments (e.g. the world size's training settings). */
-  jobArgs?: string[];
+  /** The loop settings the jobs run with (windows feed the drift reading). */
+  loopConfig: LoopConfig;
   /** Called with every batch the loop ingests (the server invalidates cached user state with it). */
   onIngest?: (events: Event[]) => void;
 }
@@ -141,7 +141,7 @@ export class SimulatedLoop {
       registry: this.o.registry,
       trainer: nativeTrainer(),
       loadModel: loadClusterModel,
-      config: LoopConfigSchema.parse({}),
+      config: this.o.loopConfig,
       asOf: this.state.now,
       by: "scheduler",
     };
@@ -160,12 +160,13 @@ export class SimulatedLoop {
   /** Runs an action as a `freshrec jobs run` child process; returns the artefacts it registered. */
   private childRunner: ActionRunner = async (action) => {
     const before = new Set(this.o.registry.list().map((r) => r.id));
-    const args = action.kind === "finetune" ? [] : [action.rag ? "--rag" : "--no-rag"];
-    const job = await this.o.jobs.run(action.kind, { asOf: this.state.now, args: [...args, ...(this.o.jobArgs ?? [])] });
+    const args = action.kind !== "finetune" && !action.rag ? ["--no-rag"] : [];
+    const job = await this.o.jobs.run(action.kind, { asOf: this.state.now, args });
     if (job.state === "failed") {
       this.failures++;
       throw new FreshrecError("job-failed", `${action.kind} job ${job.id} failed: ${job.error}`);
     }
+    // A candidate rejected by its gate is a normal outcome: the previous model keeps serving.
     this.failures = 0;
     return this.o.registry.list().filter((r) => !before.has(r.id));
   };

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { createSyntheticWorld, DAY_MS } from "@freshrec/core";
 import { openStore } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { bootstrap, LoopConfigSchema, nativeTrainer, openRegistry } from "@freshrec/trainer-bridge";
+import { bootstrap, nativeTrainer, openRegistry } from "@freshrec/trainer-bridge";
+import { loopConfigFor } from "../src/loop-presets.js";
 
 export interface ModelFixture {
   dir: string;
@@ -35,15 +36,7 @@ export async function buildModelFixture(onProgress?: (e: { phase: string; done: 
     registry: openRegistry(modelsDir),
     trainer: nativeTrainer(),
     loadModel: loadClusterModel,
-    config: LoopConfigSchema.parse({
-      bootstrapDays: 14,
-      finetuneDays: 14,
-      tableSupportDays: 14,
-      ragWindowDays: 7,
-      trainingSet: { holdoutDays: 2 },
-      pretrain: { size: { nEmbd: 32, nLayer: 1, nHead: 2, nFf: 64 }, epochs: 3, batch: 32, lr: 3e-3, threads: 2 },
-      lora: { epochs: 2, batch: 32, lr: 5e-3, rank: 4, threads: 2 },
-    }),
+    config: loopConfigFor("tiny"),
     asOf,
     by: "test:fixture",
     onProgress,

@@ -65,11 +65,11 @@ describe("registry", () => {
     expect(reg.list("table").map((r) => r.id)).toEqual([first.id, ids[1], ids[2]]);
   });
 
-  it("a killed job leaves nothing visible and its staging folder is swept by the next open", () => {
+  it("a killed job leaves nothing visible and its staging folder is swept by the next open", { timeout: 30_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), "reg-"));
     // A child stages and writes an artefact, then dies before publishing.
     const script = `
-      import { openRegistry } from ${JSON.stringify(join(__dirname, "../src/index.ts"))};
+      import { openRegistry } from ${JSON.stringify(join(__dirname, "../src/registry/registry.ts"))};
       import { writeFileSync } from "node:fs";
       const reg = openRegistry(${JSON.stringify(dir)});
       const { dir: d } = reg.stage("adapter");

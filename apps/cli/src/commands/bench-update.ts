@@ -18,10 +18,10 @@ export const summary = "benchmark the update loop: LoRA fine-tune vs pretraining
 const HELP = `usage: freshrec bench update [--size tiny|default|large] [--json]
 
   Builds a store from the first 60 days of the synthetic world (default: default), pretrains a base on days
-  0-30, fine-tunes a LoRA adapter on days 46-60, then refreshes the prediction table at day 60 with and
-  without RAG. Model: n_embd 64, 2 layers, 1 epoch each (the bench measures the loop, not model quality).`;
+  0-14, fine-tunes a LoRA adapter on days 53-60, then refreshes the prediction table at day 60 with and
+  without RAG. Model: n_embd 32, 1 layer, 1 epoch each (the bench measures the loop, not model quality).`;
 
-const BENCH_MODEL = { size: { nEmbd: 64, nLayer: 2, nHead: 4, nFf: 128 }, epochs: 1, batch: 64, lr: 3e-3, threads: 2 };
+const BENCH_MODEL = { size: { nEmbd: 32, nLayer: 1, nHead: 2, nFf: 64 }, epochs: 1, batch: 64, lr: 3e-3, threads: 2 };
 const BENCH_LORA = { epochs: 1, batch: 64, lr: 5e-3, rank: 8, threads: 2 };
 
 const seconds = (s: unknown) => Number(Number(s).toFixed(3));
@@ -61,8 +61,8 @@ export async function run(args: string[]): Promise<number> {
       registry,
       trainer: nativeTrainer(),
       loadModel: loadClusterModel,
-      config: LoopConfigSchema.parse({ bootstrapDays: 30, finetuneDays: 14, pretrain: BENCH_MODEL, lora: BENCH_LORA, warmStart: false }),
-      asOf: world.startMs + 30 * DAY_MS,
+      config: LoopConfigSchema.parse({ bootstrapDays: 14, finetuneDays: 7, pretrain: BENCH_MODEL, lora: BENCH_LORA, warmStart: false }),
+      asOf: world.startMs + 14 * DAY_MS,
       by: "bench",
       onProgress: progress.report,
     };

@@ -1,9 +1,9 @@
 import { parseArgs } from "node:util";
-import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { DAY_MS, SYNTHETIC_SIZES, createSyntheticWorld, type SyntheticSize } from "@freshrec/core";
 import { SchedulerConfigSchema, StrategySchema } from "@freshrec/trainer-bridge";
-import { exitOnSignals, loadServerConfig, loopStateFile, readLoopState, SimulatedLoop, startServer } from "@freshrec/server";
+import { exitOnSignals, loadServerConfig, loopConfigFor, loopStateFile, readLoopState, SimulatedLoop, startServer } from "@freshrec/server";
 import { terminalProgress } from "../progress.js";
 
 export const summary = "run the service: seed the synthetic world and bootstrap models on first start, then serve while the update loop runs";
@@ -65,6 +65,11 @@ export async function run(args: string[]): Promise<number> {
   const daySeconds = Number(values["day-seconds"]);
   if (!(daySeconds > 0)) throw new Error(`--day-seconds: expected a positive number, got ${JSON.stringify(values["day-seconds"])}`);
 
+  // Jobs (child processes) read the loop settings for this world size from a file next to the registry.
+  const loopConfig = loopConfigFor(size);
+  const loopConfigFile = join(modelsDir, "serve-loop-config.json");
+  writeFileSync(loopConfigFile, JSON.stringify(loopConfig, null, 2));
+
   const env = { ...process.env };
   const host = values.host ?? env.FRESHREC_HOST ?? "127.0.0.1";
   const noKeys = !env.FRESHREC_API_KEYS;
@@ -79,6 +84,7 @@ export async function run(args: string[]): Promise<number> {
       storeUri,
       modelsDir,
       host,
+      jobArgs: ["--config", loopConfigFile],
       ...(values.port !== undefined ? { port: Number(values.port) } : {}),
       ...(values["log-level"] ? { logLevel: values["log-level"] as "info" } : {}),
     },
@@ -91,8 +97,7 @@ export async function run(args: string[]): Promise<number> {
   const world = createSyntheticWorld(size);
   const progress = terminalProgress();
   jobs.subscribe((job, event) => {
-    const p = job.progress as { phase?: string; done?: number; total?: number; info?: Record<string, number | string> } | undefined;
-    if (event === "progress" && p?.phase !== undefined && typeof p.done === "number") progress.report({ phase: `${job.kind}:${p.phase}`, done: p.done, total: p.total, info: p.info });
+    if (event === "progress" && job.progress) progress.report({ ...job.progress, phase: `${job.kind}:${job.progress.phase}` });
     if (event === "end") progress.done();
   });
 
@@ -115,6 +120,7 @@ export async function run(args: string[]): Promise<number> {
       log,
       scheduler: SchedulerConfigSchema.parse({ strategy: StrategySchema.parse(values.strategy) }),
       stateFile,
+      loopConfig,
       speed: values["no-simulate"] ? 0 : DAY_MS / (daySeconds * 1000),
       tickMs: 1000,
       onIngest: afterIngest,

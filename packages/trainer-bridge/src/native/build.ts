@@ -68,9 +68,15 @@ function llamaSource(bundle: string): string {
   const st = statSync(bundle);
   const dir = join(BUILD_DIR, `llama.cpp-${st.size}-${Math.floor(st.mtimeMs)}`);
   if (existsSync(join(dir, "include", "llama.h"))) return dir;
-  rmSync(dir, { recursive: true, force: true });
   mkdirSync(BUILD_DIR, { recursive: true });
-  run("git", ["clone", "--quiet", bundle, dir], "unpack the llama.cpp headers from node-llama-cpp's source bundle");
+  // Clone beside the target and rename, so concurrent builds (parallel test workers) never see half a tree.
+  const tmp = `${dir}.tmp-${process.pid}`;
+  try {
+    run("git", ["clone", "--quiet", bundle, tmp], "unpack the llama.cpp headers from node-llama-cpp's source bundle");
+    if (!existsSync(dir)) renameSync(tmp, dir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   return dir;
 }
 
