@@ -6,24 +6,6 @@ import { ReplayError } from "./errors.js";
 export const MODEL_STRATEGIES = ["static", "finetune", "rag", "hybrid", "adaptive", "rag-frozen"] as const;
 export type ModelStrategyName = (typeof MODEL_STRATEGIES)[number];
 
-/**
- * What each strategy refreshes. Tables are always rebuilt after a fine-tune (a new adapter needs a new table).
- * static: first adapter, table without RAG, never updated (the paper's "no RAG" table).
- * finetune: new adapter every F days, table without RAG rebuilt only after fine-tunes.
- * rag: first adapter kept, RAG table rebuilt every R days.
- * hybrid: both cadences (the paper's proposal).
- * adaptive: the update loop's drift-adaptive scheduler chooses when to fine-tune and refresh.
- * rag-frozen: first adapter, RAG table built once at the start and never refreshed (the paper's "RAG frozen at day 1").
- */
-export const STRATEGY_PLAN: Record<ModelStrategyName, { finetune: boolean; rag: boolean; refresh: boolean; adaptive: boolean }> = {
-  static: { finetune: false, rag: false, refresh: false, adaptive: false },
-  finetune: { finetune: true, rag: false, refresh: false, adaptive: false },
-  rag: { finetune: false, rag: true, refresh: true, adaptive: false },
-  hybrid: { finetune: true, rag: true, refresh: true, adaptive: false },
-  adaptive: { finetune: true, rag: true, refresh: true, adaptive: true },
-  "rag-frozen": { finetune: false, rag: true, refresh: false, adaptive: false },
-};
-
 /** Paper cadences in days. */
 export const PAPER_FINETUNE_DAYS = 30;
 export const PAPER_REFRESH_DAYS = 2;
@@ -71,12 +53,41 @@ export function scaleFor(transitionsPerDay: number, targetPerRefresh = 200): num
   return Math.max(1, Math.round(targetPerRefresh / Math.max(perRefresh, 1e-9)));
 }
 
-/** Parses a --strategies value: "all" or a comma-separated list of model strategy names. */
+/** Parses a --strategies value: "all", "none" (baselines only) or a comma-separated list of model strategy names. */
 export function parseStrategies(value: string): ModelStrategyName[] {
   if (value === "all") return [...MODEL_STRATEGIES];
+  if (value === "none") return [];
   const names = value.split(",").map((s) => s.trim()).filter(Boolean);
   const bad = names.filter((n) => !(MODEL_STRATEGIES as readonly string[]).includes(n));
   if (bad.length > 0 || names.length === 0)
-    throw new ReplayError(`--strategies: unknown ${bad.join(", ") || "(empty)"}; expected all or a list of ${MODEL_STRATEGIES.join(", ")}`);
+    throw new ReplayError(`--strategies: unknown ${bad.join(", ") || "(empty)"}; expected all, none or a list of ${MODEL_STRATEGIES.join(", ")}`);
   return names as ModelStrategyName[];
+}
+
+/**
+ * Model sizes for replays (the native trainer's n_embd, layers, heads, n_ff; n_embd a multiple of 32 so the
+ * Q8_0 copy exists). "default" is the trainer's own default; the smaller ones keep CI and 2-core runs short.
+ */
+export const REPLAY_MODEL_SIZES = {
+  tiny: { nEmbd: 32, nLayer: 1, nHead: 1, nFf: 64 },
+  small: { nEmbd: 64, nLayer: 2, nHead: 2, nFf: 128 },
+  default: { nEmbd: 128, nLayer: 4, nHead: 4, nFf: 320 },
+} as const;
+export type ReplayModelSize = keyof typeof REPLAY_MODEL_SIZES;
+
+export interface ReplayModelOptions {
+  size: ReplayModelSize;
+  pretrainEpochs: number;
+  loraEpochs: number;
+  /** Trainer threads (the machine has 2 cores). */
+  threads: number;
+}
+
+/** Update-loop settings (pretrain / lora hyperparameters) for a model size and epoch budget. */
+export function modelLoop(m: ReplayModelOptions): Record<string, unknown> {
+  if (!(m.size in REPLAY_MODEL_SIZES)) throw new ReplayError(`--model ${m.size}: unknown size; expected ${Object.keys(REPLAY_MODEL_SIZES).join(", ")}`);
+  return {
+    pretrain: { size: REPLAY_MODEL_SIZES[m.size], epochs: m.pretrainEpochs, threads: m.threads },
+    lora: { epochs: m.loraEpochs, threads: m.threads },
+  };
 }

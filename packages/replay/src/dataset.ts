@@ -1,6 +1,8 @@
 import {
   buildClusters,
   compareEvents,
+  createSyntheticWorld,
+  SYNTHETIC_SIZES,
   formatOfPath,
   ImportReport,
   loadMovieLens,
@@ -13,6 +15,8 @@ import {
   type ClusterId,
   type Event,
   type Item,
+  type SyntheticSize,
+  type SyntheticWorld,
   type Transition,
 } from "@freshrec/core";
 import { ReplayError } from "./errors.js";
@@ -30,6 +34,8 @@ export interface ReplayDataset {
   clusters: Cluster[];
   transitions: Transition[];
   k: number;
+  /** The synthetic world the data came from: ground truth for the simulated A/B (absent for recorded data). */
+  world?: SyntheticWorld;
 }
 
 /** MovieLens clusters: genres, tags and release decade, balanced k-means (see core's clusters). */
@@ -83,8 +89,18 @@ async function loadMovieLensDataset(spec: Extract<DatasetSpec, { kind: "movielen
   return assemble("movielens", spec.dir, data.events, clusterOf, clusters);
 }
 
-/** Loads any supported dataset; the synthetic world is loaded by synthetic.ts (it also serves the A/B). */
-export async function loadDataset(spec: Exclude<DatasetSpec, { kind: "synthetic" }>, seed: number): Promise<ReplayDataset> {
+/** Core's synthetic world at a preset size, seeded with the replay seed; its items carry their cluster ids. */
+function loadSynthetic(spec: Extract<DatasetSpec, { kind: "synthetic" }>, seed: number): ReplayDataset {
+  if (!(SYNTHETIC_SIZES as readonly string[]).includes(spec.size))
+    throw new ReplayError(`--dataset synthetic ${spec.size}: unknown size; expected one of ${SYNTHETIC_SIZES.join(", ")}`);
+  const world = createSyntheticWorld(spec.size as SyntheticSize, { seed });
+  const clusterOf = new Map(world.items.map((i) => [i.itemId, i.clusterId!]));
+  return { ...assemble(`synthetic-${spec.size}`, `synthetic world ${spec.size}, seed ${seed}`, [...world.events()], clusterOf, world.clusters), world };
+}
+
+/** Loads any supported dataset. */
+export async function loadDataset(spec: DatasetSpec, seed: number): Promise<ReplayDataset> {
+  if (spec.kind === "synthetic") return loadSynthetic(spec, seed);
   return spec.kind === "movielens" ? loadMovieLensDataset(spec, seed) : loadEvents(spec, seed);
 }
 

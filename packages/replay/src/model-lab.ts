@@ -1,4 +1,5 @@
-import type { AbResult, Results } from "./results.js";
+import type { Results } from "./results.js";
+import type { ServerAb } from "./ab.js";
 import type { Predictor } from "./predictor.js";
 import type { ModelStrategyName } from "./config.js";
 import type { WalkProgress } from "./walk.js";
@@ -10,7 +11,8 @@ import type { WalkProgress } from "./walk.js";
 export interface ModelLab {
   strategies(names: ModelStrategyName[], onProgress?: (e: WalkProgress) => void): Promise<Predictor[]>;
   ragAgreement(): Promise<Results["analyses"]["ragAgreement"]>;
-  abTest(arms: string[], users: number, seed: number): Promise<AbResult | undefined>;
+  /** Starts the simulated A/B (real servers following the arms' registries); the walk feeds it with `visit`. */
+  startAb(o: { arms: string[]; requestsPerArm: number; testTransitions: number; seed: number }): Promise<ServerAb>;
   /** Settings to record in results.config. */
   describe(): Record<string, unknown>;
   /** Wall-clock figures (bootstrap seconds, ...) for results.timings. */

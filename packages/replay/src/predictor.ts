@@ -1,4 +1,5 @@
 import type { ClusterId, Transition } from "@freshrec/core";
+import type { UpdateEntry } from "./results.js";
 
 /** What a strategy spent on staying fresh. CPU and refresh seconds are measured, so they vary run to run. */
 export interface StrategyCost {
@@ -27,5 +28,7 @@ export interface Predictor {
   predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]>;
   observe(t: Transition): void;
   cost(): StrategyCost;
+  /** Model strategies: their updates so far (jobs run, promotions, lineage served). */
+  updates?(): UpdateEntry[];
   close?(): Promise<void>;
 }

@@ -26,6 +26,10 @@ import { ReplayError } from "./errors.js";
 import type { ModelLab } from "./model-lab.js";
 import { zeroCost, type Predictor, type StrategyCost } from "./predictor.js";
 import type { WalkProgress } from "./walk.js";
+import { ServerAb } from "./ab.js";
+import type { UpdateEntry } from "./results.js";
+
+type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot">;
 
 type Progress = ((e: WalkProgress) => void) | undefined;
 
@@ -63,6 +67,10 @@ class ModelStrategy implements Predictor {
   readonly kind = "model" as const;
   private state: SchedulerState;
   private table = new Map<string, ClusterId[]>();
+  /** Lineage of the table in use: base, adapter and RAG snapshot it was built from. */
+  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "" };
+  private readonly log: UpdateEntry[] = [];
+  readonly registryDir: string;
   private readonly spent: StrategyCost = zeroCost();
   private adapterWindowEnd: number;
   private nextDriftCheck = 0;
@@ -75,6 +83,7 @@ class ModelStrategy implements Predictor {
     private readonly registry: Registry,
     start: number,
   ) {
+    this.registryDir = registry.dir;
     this.state = { bootstrappedAt: start, lastFinetune: start, lastRefresh: start };
     this.adapterWindowEnd = start;
   }
@@ -84,13 +93,25 @@ class ModelStrategy implements Predictor {
     if (!id) throw new ReplayError(`strategy ${this.name}: no active table in ${this.registry.dir}`);
     const rec = this.registry.get(id);
     const tableId = (rec.manifest.tableId as string | undefined) ?? id;
+    if (this.served.table === id) return;
     const t = await this.lab.store.predictionTable(tableId);
     if (!t) throw new ReplayError(`strategy ${this.name}: table ${tableId} is in the registry but not in the store`);
     this.table = new Map(t.rows.map((r) => [r.key, r.clusters]));
+    const meta = (k: string) => String(t.meta[k] ?? "");
+    this.served = { table: id, base: meta("baseId"), adapter: meta("adapterId"), snapshot: meta("snapshotId") };
   }
 
   activeTable(): ReadonlyMap<string, ClusterId[]> {
     return this.table;
+  }
+
+  /** Registry id of the table this strategy answers from (the A/B checks its server serves the same one). */
+  servedTableId(): string {
+    return this.served.table;
+  }
+
+  updates(): UpdateEntry[] {
+    return this.log.map((e) => ({ ...e }));
   }
 
   async advanceTo(t: number): Promise<void> {
@@ -104,20 +125,22 @@ class ModelStrategy implements Predictor {
     await this.lab.feeder.ingestBefore(t);
     const ctx = this.lab.context(this.registry, t, `replay:${this.name}`);
     for (const a of actions) {
+      let rec: ArtefactRecord;
       if (a.kind === "finetune") {
-        const rec = await finetune(ctx);
+        rec = await finetune(ctx);
         this.spent.trainCpuS += manifestNumber(rec, "cpuS");
         this.spent.examplesTrained += examplesOf(rec);
         this.spent.finetunes++;
         if (rec.status === "active") this.adapterWindowEnd = t;
       } else if (a.kind === "refresh") {
         const started = performance.now();
-        await refreshTable(ctx, { rag: a.rag });
+        rec = await refreshTable(ctx, { rag: a.rag });
         this.spent.refreshS += (performance.now() - started) / 1000;
         this.spent.refreshes++;
-      }
+      } else throw new ReplayError(`strategy ${this.name}: the scheduler asked for ${a.kind} after the bootstrap`);
+      await this.loadActiveTable();
+      this.log.push({ at: t, action: a.kind, candidate: rec.id, promoted: rec.status === "active", ...this.served });
     }
-    await this.loadActiveTable();
   }
 
   /** Table lookup; with at most allKeysUpTo keys every key is in the table, so a miss is recorded as an empty list. */
@@ -148,6 +171,7 @@ class RealLab implements ModelLab {
 
   constructor(
     readonly store: Store,
+    readonly storeUri: string,
     private readonly dataset: ReplayDataset,
     private readonly config: ReplayConfig,
     private readonly workDir: string,
@@ -241,8 +265,15 @@ class RealLab implements ModelLab {
     };
   }
 
-  async abTest(): Promise<undefined> {
-    return undefined;
+  async startAb(o: { arms: string[]; requestsPerArm: number; testTransitions: number; seed: number }): Promise<ServerAb> {
+    const world = this.dataset.world;
+    if (!world) throw new ReplayError(`--ab needs ground truth, so the synthetic world (--dataset synthetic SIZE); ${this.dataset.name} has none`);
+    const arms = o.arms.map((name) => {
+      const s = this.made.get(name);
+      if (!s) throw new ReplayError(`--ab arm ${name} is not among the replayed strategies (${[...this.made.keys()].join(", ")})`);
+      return { name, modelsDir: s.registryDir, servedTableId: () => s.servedTableId() };
+    });
+    return ServerAb.start({ storeUri: this.storeUri, world, arms, requestsPerArm: o.requestsPerArm, testTransitions: o.testTransitions, seed: o.seed });
   }
 
   describe(): Record<string, unknown> {
@@ -265,8 +296,9 @@ export async function realLab(
   workDir: string,
   opts: { onProgress?: Progress; loop?: Record<string, unknown> } = {},
 ): Promise<ModelLab> {
-  const store = await openStore(join(workDir, "store"), { k: dataset.k });
-  const lab = new RealLab(store, dataset, config, workDir, opts.loop);
+  const storeUri = join(workDir, "store");
+  const store = await openStore(storeUri, { k: dataset.k });
+  const lab = new RealLab(store, storeUri, dataset, config, workDir, opts.loop);
   try {
     await lab.init(opts.onProgress);
   } catch (err) {

@@ -1,6 +1,7 @@
 import { rm, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS } from "@freshrec/core";
+import { DAY_MS, type Transition } from "@freshrec/core";
+import type { ServerAb } from "./ab.js";
 import { baselines } from "./baselines.js";
 import { parseReplayConfig, scaleFor, scaled, PAPER_FINETUNE_DAYS, PAPER_REFRESH_DAYS, type ModelStrategyName, type ReplayConfig } from "./config.js";
 import { loadDataset, type DatasetSpec, type ReplayDataset } from "./dataset.js";
@@ -27,6 +28,7 @@ export interface ReplayOptions {
   testFraction?: number;
   /** Cut the test period to this many transitions' time span (reduced replays for CI). */
   maxTestTransitions?: number;
+  /** Simulated A/B on the synthetic world: arms (treatment first) and requests per arm (default 2000). */
   ab?: { arms: string[]; users?: number };
   reportsDir: string;
   runId?: string;
@@ -81,8 +83,7 @@ function textTable(r: Results): string {
 /** Runs a whole replay: dataset, strategies and baselines on the simulated clock, analyses, optional A/B, report. */
 export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
   const wallStart = performance.now();
-  const dataset = "transitions" in o.dataset ? o.dataset : o.dataset.kind === "synthetic" ? undefined : await loadDataset(o.dataset, o.seed);
-  if (!dataset) throw new ReplayError("synthetic datasets are loaded through the synthetic world (replay/src/synthetic.ts), which is not available yet");
+  const dataset = "transitions" in o.dataset ? o.dataset : await loadDataset(o.dataset, o.seed);
   const config = planReplay(dataset, o);
   const sc = scaled(config);
   const runId = o.runId ?? `${dataset.name}-${o.strategies.length === 6 ? "all" : o.strategies.join("+") || "baselines"}-seed${o.seed}`;
@@ -94,9 +95,23 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
   const lab = o.strategies.length > 0 ? await makeLab(dataset, config, workDir) : undefined;
   const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress) : [];
   const predictors = [...models, ...baselines(sc.recentWindowMs)];
+  let abRun: ServerAb | undefined;
   try {
+    const testTransitions = dataset.transitions.filter((t) => t.ts >= config.testStart && t.ts < config.testEnd).length;
+    if (o.ab) {
+      if (!lab) throw new ReplayError("--ab needs model strategies to serve (got --strategies none)");
+      abRun = await lab.startAb({ arms: o.ab.arms, requestsPerArm: o.ab.users ?? 2000, testTransitions, seed: o.seed });
+    }
     const walkStart = performance.now();
-    const boards = await walk({ transitions: dataset.transitions, testStart: config.testStart, testEnd: config.testEnd, predictors, listLength: config.listLength, onProgress: o.onProgress });
+    const boards = await walk({
+      transitions: dataset.transitions,
+      testStart: config.testStart,
+      testEnd: config.testEnd,
+      predictors,
+      listLength: config.listLength,
+      onProgress: o.onProgress,
+      ...(abRun ? { onStep: (g: readonly Transition[]) => abRun!.visit(g) } : {}),
+    });
     const walkS = (performance.now() - walkStart) / 1000;
     const popularity = popularityBefore(dataset.transitions, config.testStart, dataset.clusters.length);
     const strategies: Results["strategies"] = {};
@@ -113,12 +128,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
         finetunes: c.finetunes,
         refreshes: c.refreshes,
         curve: curve(board.outcomes, config.testStart, config.testEnd, sc.periodMs),
+        ...(p.updates ? { updates: p.updates() } : {}),
       };
     }
     const analyses: Results["analyses"] = { drift: driftSeries(dataset.transitions, 30 * Math.min(config.timeScale, 12)) };
     const ragAgreement = lab ? await lab.ragAgreement() : undefined;
     if (ragAgreement) analyses.ragAgreement = ragAgreement;
-    const ab = lab && o.ab ? await lab.abTest(o.ab.arms, o.ab.users ?? 2000, o.seed) : undefined;
+    const ab = abRun?.result();
     const results: Results = ResultsSchema.parse({
       runId,
       seed: o.seed,
@@ -136,6 +152,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
     );
     return { results, report, table: textTable(results), headline };
   } finally {
+    await abRun?.close();
     for (const p of predictors) await p.close?.();
     await lab?.close();
     await rm(workDir, { recursive: true, force: true });

@@ -18,6 +18,19 @@ export type Quality = z.infer<typeof QualitySchema>;
 export const CurvePointSchema = z.object({ start: z.number(), n: z.number().int(), "hit@1": z.number(), "hit@10": z.number() });
 export type CurvePoint = z.infer<typeof CurvePointSchema>;
 
+/** One update of a model strategy: the candidate the job produced, whether it was promoted, and the lineage served afterwards. */
+export const UpdateEntrySchema = z.object({
+  at: z.number(),
+  action: z.enum(["finetune", "refresh"]),
+  candidate: z.string(),
+  promoted: z.boolean(),
+  table: z.string(),
+  base: z.string(),
+  adapter: z.string(),
+  snapshot: z.string(),
+});
+export type UpdateEntry = z.infer<typeof UpdateEntrySchema>;
+
 export const StrategyResultSchema = QualitySchema.extend({
   kind: z.enum(["model", "baseline"]),
   /** Measured, so not reproducible bit for bit: see TIMING_KEYS. */
@@ -27,6 +40,8 @@ export const StrategyResultSchema = QualitySchema.extend({
   finetunes: z.number().int(),
   refreshes: z.number().int(),
   curve: z.array(CurvePointSchema),
+  /** Model strategies: every update on the simulated clock, in order. */
+  updates: z.array(UpdateEntrySchema).optional(),
 });
 export type StrategyResult = z.infer<typeof StrategyResultSchema>;
 
@@ -73,7 +88,18 @@ export type Results = z.infer<typeof ResultsSchema>;
 /** Keys that hold measured times; everything else in results.json is a pure function of data, options and seed. */
 export const TIMING_KEYS = ["train_cpu_s", "refresh_s", "timings"] as const;
 
-/** results.json without its measured times: two runs with the same seed must give equal views. */
+/** Fields of an update entry that hold artefact ids (made of the wall clock and random bytes by the registry). */
+const ID_KEYS = ["candidate", "table", "base", "adapter", "snapshot"] as const;
+
+/**
+ * results.json without its measured times, and with artefact ids replaced by their order of first
+ * appearance (so "the lineage changed here" survives): two runs with the same seed must give equal views.
+ */
 export function reproducibleView(r: Results): unknown {
-  return JSON.parse(JSON.stringify(r, (k, v) => ((TIMING_KEYS as readonly string[]).includes(k) || k === "runId" ? undefined : v)));
+  const ids = new Map<string, string>();
+  const canon = (id: string) => (id === "" ? id : ids.get(id) ?? (ids.set(id, `#${ids.size + 1}`), ids.get(id)!));
+  const strategies = Object.fromEntries(
+    Object.entries(r.strategies).map(([n, s]) => [n, { ...s, updates: s.updates?.map((u) => ({ ...u, ...Object.fromEntries(ID_KEYS.map((k) => [k, canon(u[k])])) })) }]),
+  );
+  return JSON.parse(JSON.stringify({ ...r, strategies }, (k, v) => ((TIMING_KEYS as readonly string[]).includes(k) || k === "runId" ? undefined : v)));
 }

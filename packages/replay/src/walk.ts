@@ -19,6 +19,8 @@ export interface WalkOptions {
   /** Length of the ranked lists (hit@10 needs 10). */
   listLength?: number;
   onProgress?: (e: WalkProgress) => void;
+  /** Called with each test group after every predictor advanced to its time and predicted it (the simulated A/B serves it). */
+  onStep?: (group: readonly Transition[]) => Promise<void>;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function walk(opts: WalkOptions): Promise<Map<string, Scoreboard>> 
         const board = boards.get(p.name)!;
         for (const t of group) board.record(ts, await p.predict(t.history, n), t.next);
       }
+      await opts.onStep?.(group);
       done += group.length;
       if (opts.onProgress && (done === total || done % 500 < group.length)) opts.onProgress({ phase: "replay", done, total });
     }

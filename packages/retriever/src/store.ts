@@ -734,6 +734,8 @@ export class Store {
   private async compactUserState(): Promise<void> {
     const watermark = await this.watermark();
     const total = await this.on(TABLE.userState, (t) => t.countRows());
+    // Cheap test first (the writer knows its users): most runs have nothing to drop.
+    if (this.writer && total < 2 * this.writer.users.size + 1000) return;
     const t = await this.rows(TABLE.userState, `seq <= ${watermark}`);
     const ids = strings(t, "userId");
     const seqs = numbers(t, "seq");
@@ -750,19 +752,24 @@ export class Store {
     await this.on(TABLE.userState, (h) => h.add(data, { mode: "overwrite" }));
   }
 
-  /** Runs maintain() every intervalMs until the returned stop() (or close()). */
+  /** Runs maintain() intervalMs after the previous run ended (runs never pile up) until stop() or close(). */
   startMaintenance(intervalMs: number, opts: { olderThanMs?: number; onResult?: (r: MaintenanceResult) => void; onError?: (err: unknown) => void } = {}): { stop(): void } {
     this.stopMaintenance();
-    const timer = setInterval(() => {
-      this.maintain(opts).then(opts.onResult, opts.onError ?? (() => undefined));
-    }, intervalMs);
-    timer.unref();
-    this.maintenanceTimer = timer;
+    const schedule = () => {
+      const timer = setTimeout(() => {
+        this.maintain(opts)
+          .then(opts.onResult, opts.onError ?? (() => undefined))
+          .finally(() => this.maintenanceTimer === timer && schedule());
+      }, intervalMs);
+      timer.unref();
+      this.maintenanceTimer = timer;
+    };
+    schedule();
     return { stop: () => this.stopMaintenance() };
   }
 
   private stopMaintenance(): void {
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
     this.maintenanceTimer = undefined;
   }
 

@@ -191,10 +191,10 @@ async function trainModels(dir: string, threads: number, report: ProgressFn): Pr
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false }, "train-threads": { type: "string", default: "2" } },
+    options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false }, "train-threads": { type: "string", default: "1" } },
   });
   if (values.help) {
-    console.log("usage: freshrec bench model [--json] [--train-threads N]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.");
+    console.log("usage: freshrec bench model [--json] [--train-threads N]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.\n--train-threads defaults to 1: ggml's spinning thread barrier makes 2 threads ~15x slower on a busy 2-core machine.");
     return 0;
   }
   const progress = terminalProgress();

@@ -144,6 +144,10 @@ export async function run(args: string[]): Promise<number> {
     await new Promise<void>((res) => bare.stdout!.once("data", () => res()));
     const load = (base: string, paths: string[]) => runLoad({ url: base, paths, headers, connections, seconds, maxRequests });
 
+    // Warm-up (not counted): JIT, connection pools and the server's user cache, in both modes.
+    await runLoad({ url, paths: [...tableUsers.map((u) => `/v1/users/${u}/next-interests?k=10`), ...liveUsers.map((u) => `/v1/users/${u}/next-interests?k=10&mode=live`)], headers, connections, seconds: 2, maxRequests });
+    await runLoad({ url: `http://127.0.0.1:${barePort}`, paths: ["/v1/users/u1/next-interests?k=10"], headers, connections, seconds: 1, maxRequests });
+
     say("baseline: bare express handler");
     const baseline = await load(`http://127.0.0.1:${barePort}`, ["/v1/users/u1/next-interests?k=10"]);
     await stop(bare);

@@ -6,7 +6,7 @@ import type { Registry } from "../registry/registry.js";
 import type { Store } from "@freshrec/retriever";
 import type { loadClusterModel } from "@freshrec/scorer";
 import type { Trainer } from "./ports.js";
-import type { ProgressFn } from "./progress.js";
+import type { ProgressFn } from "../native/trainer.js";
 
 export class JobError extends FreshrecError {
   constructor(job: string, message: string, options?: { cause?: unknown }) {

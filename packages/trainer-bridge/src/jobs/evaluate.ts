@@ -2,7 +2,7 @@ import { historyKey, type LayoutParams } from "@freshrec/core";
 import { holdoutMetrics, type HoldoutMetrics } from "../gates/gates.js";
 import type { TrainingExample } from "../training-set/build.js";
 import type { ClusterModel, Prompt, Scorer } from "@freshrec/scorer";
-import type { ProgressFn } from "./progress.js";
+import type { ProgressFn } from "../native/trainer.js";
 
 /** scoreNext over many prompts in batches, with progress. */
 export async function scoreAll(

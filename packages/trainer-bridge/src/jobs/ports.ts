@@ -1,6 +1,6 @@
 /** The trainer backend the jobs drive: the native ggml trainer, or an external command (see external/README.md). */
 import type { LayoutParams } from "@freshrec/core";
-import type { ProgressFn } from "./progress.js";
+import type { ProgressFn } from "../native/trainer.js";
 
 /** One training example as the trainer sees it: prompt token ids and the target token id. */
 export interface TokenExample {

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync, readFileSync, unlinkSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { randomBytes } from "node:crypto";
 import { FreshrecError } from "@freshrec/core";
@@ -33,7 +33,8 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   fsyncPath(dirname(path));
 }
 
-const pidAlive = (pid: number): boolean => {
+/** Whether a process exists (EPERM: it exists but belongs to someone else). */
+export const pidAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -81,11 +82,3 @@ export function withLock<T>(lockPath: string, fn: () => T, timeoutMs = 10_000): 
     }
   }
 }
-
-export const mtimeMs = (path: string): number | undefined => {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return undefined;
-  }
-};

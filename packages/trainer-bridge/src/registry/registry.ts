@@ -2,7 +2,7 @@ import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, 
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { parseOrThrow } from "@freshrec/core";
-import { RegistryError, fsyncPath, withLock, writeFileAtomic } from "./atomic.js";
+import { RegistryError, fsyncPath, pidAlive, withLock, writeFileAtomic } from "./atomic.js";
 import {
   ActiveSetSchema,
   PromotionEntrySchema,
@@ -49,15 +49,6 @@ export interface RegistryOptions {
 }
 
 const EMPTY_ACTIVE: ActiveSet = { base: null, adapter: null, table: null, since: 0 };
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
 
 const compactTime = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 
@@ -152,7 +143,7 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
       .filter((s): s is StoredRecord => s !== undefined && s.kind === kind)
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
     const inUse = new Set([active.base, active.adapter, active.table]);
-    // Bases referenced by kept adapters stay too, or those adapters could not be loaded.
+    // The active adapter's base stays too, or that adapter could not be loaded.
     for (const s of list("adapter").filter((r) => r.status === "active")) if (typeof s.manifest.baseId === "string") inUse.add(s.manifest.baseId);
     for (const s of records.slice(retain)) {
       if (inUse.has(s.id)) continue;
