@@ -108,8 +108,13 @@ export class ServerAb {
           return answer.interests[0]?.clusterId;
         }
       }
-      if (performance.now() > deadline)
-        throw new ReplayError(`simulated A/B, arm ${arm.name}: the server at ${server.url} did not switch to table ${expected} within ${this.o.swapTimeoutMs ?? 60_000} ms`);
+      if (performance.now() > deadline) {
+        const model = (await (await fetch(`${server.url}/v1/model`)).json()) as { lineage?: unknown; lastSwap?: unknown; registryActive?: unknown };
+        throw new ReplayError(
+          `simulated A/B, arm ${arm.name}: the server at ${server.url} did not switch to table ${expected} within ${this.o.swapTimeoutMs ?? 60_000} ms ` +
+            `(GET /v1/model: lineage ${JSON.stringify(model.lineage)}, last swap ${JSON.stringify(model.lastSwap)}, registry active ${JSON.stringify(model.registryActive)})`,
+        );
+      }
       await sleep(25);
     }
   }

@@ -12,6 +12,10 @@
 #include <cstring>
 #include <sstream>
 
+#include <csignal>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 static const std::vector<std::string> TRAIN_FLAGS = {"train", "val", "epochs", "batch", "lr", "min-lr-ratio", "warmup", "weight-decay",
                                                      "clip", "val-fraction", "patience", "progress-every", "seed", "threads"};
 
@@ -188,6 +192,11 @@ static int usage() {
 
 int main(int argc, char ** argv) {
     if (argc < 2) return usage();
+    // A trainer whose job process was killed must not keep burning CPU: die with the parent.
+    // (Re-check getppid after arming, in case the parent died before prctl.)
+    const pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) return 1;
     const std::string cmd = argv[1];
     try {
         // The CPU kernels are loaded at run time from the prebuilt node-llama-cpp folder the build linked against.
