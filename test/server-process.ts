@@ -28,8 +28,8 @@ export interface ServeProcess {
   output(): string;
   call(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string }): Promise<{ status: number; json: any; text: string }>;
   waitFor(path: string, status: number, timeoutMs: number): Promise<void>;
-  /** SIGTERM, resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /** SIGTERM, resolves with the exit code (rejects with the output after timeoutMs). */
+  stop(timeoutMs?: number): Promise<number | null>;
 }
 
 export async function startServe(dir: string, extra: string[] = []): Promise<ServeProcess> {
@@ -83,10 +83,17 @@ export async function startServe(dir: string, extra: string[] = []): Promise<Ser
       }
       throw new Error(`${path} did not answer ${status} within ${timeoutMs} ms (last: ${last})\n${out}`);
     },
-    stop() {
-      return new Promise((resolve) => {
+    stop(timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
         if (child.exitCode !== null) return resolve(child.exitCode);
-        child.once("exit", (code) => resolve(code));
+        const timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`freshrec serve did not exit within ${timeoutMs} ms of SIGTERM:\n${out}`));
+        }, timeoutMs);
+        child.once("exit", (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
         child.kill("SIGTERM");
       });
     },

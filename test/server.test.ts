@@ -22,7 +22,7 @@ describe("freshrec serve end to end", () => {
   afterAll(async () => {
     await s?.stop();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 90_000);
 
   it("is live but not ready before the first model, then ready after the bootstrap", async () => {
     const ready = await s.call("GET", "/readyz");
@@ -67,7 +67,7 @@ describe("freshrec serve end to end", () => {
     expect(explicit.json.interests).toEqual(table.json.interests);
     expect((await s.call("GET", "/v1/users/nobody-here/next-interests", { key: READ_KEY })).status).toBe(404);
     expect((await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [1, 999] } })).status).toBe(404);
-  });
+  }, 60_000);
 
   it("refuses bad credentials, oversize and malformed bodies without leaking internals", async () => {
     expect((await s.call("GET", "/v1/clusters")).status).toBe(401);
@@ -81,7 +81,7 @@ describe("freshrec serve end to end", () => {
     expect(invalid.status).toBe(400);
     expect(invalid.json.error.issues).toEqual([expect.objectContaining({ path: "events.0.ts" })]);
     for (const r of [malformed, big, invalid]) expect(r.text).not.toMatch(/\n\s+at |node_modules/);
-  });
+  }, 60_000);
 
   it("promotes a new adapter (hot swap), keeps serving through a broken one, and rolls back", async () => {
     const registry = openRegistry(join(dir, "models"));
@@ -120,7 +120,7 @@ describe("freshrec serve end to end", () => {
     expect(metrics).toMatch(/freshrec_swaps_total\{what="scorer",outcome="ok"\} [3-9]/);
     expect(metrics).toMatch(/freshrec_swaps_total\{what="scorer",outcome="failed"\} 1/);
     expect(metrics).toContain(`adapter_id="${current.id}"`);
-  });
+  }, 180_000);
 
   it("exits 0 on SIGTERM and a second start reuses the store and registry", async () => {
     const artefacts = openRegistry(join(dir, "models")).list().length;
@@ -131,5 +131,5 @@ describe("freshrec serve end to end", () => {
     const again = await s.call("GET", "/v1/users/e2e-user/next-interests?k=5", { key: READ_KEY });
     expect(again.status).toBe(200);
     expect(again.json.history).toEqual([3, 11]);
-  }, 150_000);
+  }, 240_000);
 });

@@ -1,5 +1,10 @@
 import { bootstrapCI, bootstrapDiffCI, mean, mulberry32, type SyntheticWorld, type Transition } from "@freshrec/core";
-import { NextInterestsAnswerSchema, ServerConfigSchema, startServer, type RunningServer } from "@freshrec/server";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { openStore } from "@freshrec/retriever";
+import { loadClusterModel } from "@freshrec/scorer";
+import { createApp, NextInterestsAnswerSchema, ServerConfigSchema, type FreshrecApp } from "@freshrec/server";
+import { openRegistry } from "@freshrec/trainer-bridge";
 import { ReplayError } from "./errors.js";
 import type { AbResult } from "./results.js";
 
@@ -32,6 +37,37 @@ function hash32(s: string): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface ArmServer {
+  url: string;
+  app: FreshrecApp;
+  http: Server;
+}
+
+/**
+ * The real express app (createApp) on 127.0.0.1 with the real store, registry and model loader. Its store
+ * handle reads the latest commit on every read: with the store's default 1 s read consistency, a table
+ * promoted less than 1 s after it was written is "not in the store" for the server, which then never retries it.
+ */
+async function startArmServer(storeUri: string, modelsDir: string): Promise<ArmServer> {
+  const config = ServerConfigSchema.parse({ port: 0, host: "127.0.0.1", storeUri, modelsDir, auth: { enabled: false, keys: [] }, logLevel: "silent" });
+  const app = createApp({ config, store: await openStore(storeUri, { readConsistencyMs: 0 }), registry: openRegistry(modelsDir), loadModel: loadClusterModel });
+  const http = app.app.listen(0, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    http.once("listening", resolve);
+    http.once("error", reject);
+  });
+  await app.start();
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, app, http };
+}
+
+async function stopArmServer(s: ArmServer): Promise<void> {
+  await new Promise<void>((resolve) => {
+    s.http.close(() => resolve());
+    s.http.closeAllConnections();
+  });
+  await s.app.close();
+}
+
 /**
  * A simulated A/B test served by the real freshrec HTTP server: one server per arm on 127.0.0.1, each following
  * its strategy's registry (hot swaps included). Users of the synthetic world arrive at the replay's test
@@ -48,7 +84,7 @@ export class ServerAb {
 
   private constructor(
     private readonly o: AbOptions,
-    private readonly servers: RunningServer[],
+    private readonly servers: ArmServer[],
   ) {
     this.outcomes = o.arms.map(() => []);
     this.sample = mulberry32(o.seed ^ 0x5a5a);
@@ -58,16 +94,11 @@ export class ServerAb {
 
   static async start(o: AbOptions): Promise<ServerAb> {
     if (o.arms.length < 2) throw new ReplayError(`--ab needs at least two arms (treatment first), got ${o.arms.map((a) => a.name).join(",") || "none"}`);
-    const servers: RunningServer[] = [];
+    const servers: ArmServer[] = [];
     try {
-      for (const arm of o.arms) {
-        const config = ServerConfigSchema.parse({ port: 0, host: "127.0.0.1", storeUri: o.storeUri, modelsDir: arm.modelsDir, auth: { enabled: false, keys: [] }, logLevel: "silent" });
-        const server = await startServer(config);
-        servers.push(server);
-        await server.loaded;
-      }
+      for (const arm of o.arms) servers.push(await startArmServer(o.storeUri, arm.modelsDir));
     } catch (err) {
-      for (const s of servers) await s.shutdown("A/B setup failed");
+      for (const s of servers) await stopArmServer(s);
       throw new ReplayError(`simulated A/B: starting the servers failed: ${(err as Error).message}`, { cause: err });
     }
     return new ServerAb(o, servers);
@@ -139,6 +170,6 @@ export class ServerAb {
   }
 
   async close(): Promise<void> {
-    for (const s of this.servers) await s.shutdown("simulated A/B finished");
+    for (const s of this.servers) await stopArmServer(s);
   }
 }

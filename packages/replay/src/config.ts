@@ -83,6 +83,9 @@ export interface ReplayModelOptions {
   threads: number;
 }
 
+/** What `freshrec replay` trains unless told otherwise: sized so the MovieLens replay of all strategies fits 15 minutes on 2 cores. */
+export const DEFAULT_REPLAY_MODEL: ReplayModelOptions = { size: "small", pretrainEpochs: 3, loraEpochs: 2, threads: 2 };
+
 /** Update-loop settings (pretrain / lora hyperparameters) for a model size and epoch budget. */
 export function modelLoop(m: ReplayModelOptions): Record<string, unknown> {
   if (!(m.size in REPLAY_MODEL_SIZES)) throw new ReplayError(`--model ${m.size}: unknown size; expected ${Object.keys(REPLAY_MODEL_SIZES).join(", ")}`);

@@ -3,7 +3,18 @@ import { join } from "node:path";
 import { DAY_MS, type Transition } from "@freshrec/core";
 import type { ServerAb } from "./ab.js";
 import { baselines } from "./baselines.js";
-import { parseReplayConfig, scaleFor, scaled, PAPER_FINETUNE_DAYS, PAPER_REFRESH_DAYS, type ModelStrategyName, type ReplayConfig } from "./config.js";
+import {
+  DEFAULT_REPLAY_MODEL,
+  modelLoop,
+  parseReplayConfig,
+  scaleFor,
+  scaled,
+  PAPER_FINETUNE_DAYS,
+  PAPER_REFRESH_DAYS,
+  type ModelStrategyName,
+  type ReplayConfig,
+  type ReplayModelOptions,
+} from "./config.js";
 import { loadDataset, type DatasetSpec, type ReplayDataset } from "./dataset.js";
 import { ReplayError } from "./errors.js";
 import { driftSeries, popularityBefore } from "./analyses.js";
@@ -32,7 +43,9 @@ export interface ReplayOptions {
   ab?: { arms: string[]; users?: number };
   reportsDir: string;
   runId?: string;
-  /** Update-loop settings merged over the replay's (e.g. { pretrain: { epochs: 1 } } for a reduced run). */
+  /** Model size and epoch budget (default DEFAULT_REPLAY_MODEL); becomes the update loop's pretrain / lora settings. */
+  model?: Partial<ReplayModelOptions>;
+  /** Further update-loop settings merged over the replay's and the model's (e.g. { gate: {...} }). */
   loop?: Record<string, unknown>;
   /** Builds the model strategies; default: the real update loop (realLab). */
   lab?: (dataset: ReplayDataset, config: ReplayConfig, workDir: string) => Promise<ModelLab>;
@@ -91,7 +104,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
 
-  const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop: o.loop }));
+  const model = { ...DEFAULT_REPLAY_MODEL, ...o.model };
+  const loop = { ...modelLoop(model), ...o.loop };
+  const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop }));
   const lab = o.strategies.length > 0 ? await makeLab(dataset, config, workDir) : undefined;
   const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress) : [];
   const predictors = [...models, ...baselines(sc.recentWindowMs)];
@@ -139,7 +154,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
       runId,
       seed: o.seed,
       dataset: { name: dataset.name, source: dataset.source, events: dataset.events.length, transitions: dataset.transitions.length, clusters: dataset.clusters.length },
-      config: { ...config, scaledMs: sc, driftWindowDays: analyses.drift?.windowDays, ...(lab?.describe() ?? {}) },
+      config: { ...config, scaledMs: sc, driftWindowDays: analyses.drift?.windowDays, ...(lab ? { model, ...lab.describe() } : {}) },
       strategies,
       analyses,
       ...(ab ? { ab } : {}),

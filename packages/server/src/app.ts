@@ -151,35 +151,34 @@ export function createApp(deps: AppDeps): FreshrecApp {
   const jsonBody = express.json({ limit: config.limits.bodyBytes });
   for (const spec of specs) {
     const where = `${spec.method.toUpperCase()} ${spec.path}`;
-    const handlers: express.RequestHandler[] = [
-      (_req, res, next) => {
-        locals(res).route = spec.path;
-        next();
-      },
-    ];
-    if (spec.body) handlers.push(jsonBody);
-    handlers.push(async (req, res) => {
+    // Auth and rate limit come before the body is read, so anonymous clients cannot make the server parse bodies.
+    const gate: express.RequestHandler = (req, res, next) => {
       const l = locals(res);
-      let principal: Principal = ANONYMOUS;
+      l.route = spec.path;
       if (spec.scope) {
-        principal = auth.identify(req.headers.authorization ?? (req.headers["x-api-key"] as string | undefined));
+        const principal = auth.identify(req.headers.authorization ?? (req.headers["x-api-key"] as string | undefined));
         l.principal = principal;
         Authenticator.require(principal, spec.scope);
         const wait = limiter.take(config.auth.enabled ? principal.name : (req.socket.remoteAddress ?? "local"));
         if (wait > 0) throw rateLimited(wait);
       }
+      next();
+    };
+    const handle: express.RequestHandler = async (req, res) => {
+      const l = locals(res);
       if (spec.path === "/v1/events") checkBatchSize(req.body, config.limits.maxBatch);
       const input = {
         params: validate(spec.params, req.params, where),
         query: validate(spec.query, req.query, where),
         body: validate(spec.body, req.body, where),
-        principal,
+        principal: l.principal ?? ANONYMOUS,
         req,
       };
       const answer = await spec.handler(input, context);
       if (answer.mode) l.mode = answer.mode;
       send(res, answer.status ?? 200, answer.body);
-    });
+    };
+    const handlers = spec.body ? [gate, jsonBody, handle] : [gate, handle];
     app[spec.method](spec.path, ...handlers);
   }
 

@@ -146,7 +146,6 @@ export async function run(args: string[]): Promise<number> {
       trickle_events_per_s: Math.round((TRICKLE_BATCHES * TRICKLE_SIZE) / trickleS),
       fragments_after: after.fragments,
       versions_after: after.versions,
-      tables: 8,
     };
     if (!values.json) {
       console.log(`ingest ${result.ingest_events_per_s} events/s vs raw LanceDB appends ${result.raw_lancedb_events_per_s} events/s (${result.ingest_vs_raw}x)`);

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { runReplay, parseStrategies, type DatasetSpec } from "@freshrec/replay";
+import { runReplay, parseStrategies, DEFAULT_REPLAY_MODEL, REPLAY_MODEL_SIZES, type DatasetSpec, type ReplayModelSize } from "@freshrec/replay";
 import { terminalProgress } from "../progress.js";
 
 export const summary = "replay a dataset through every update strategy and baseline; write reports/<run-id>/ (optionally with the simulated A/B)";
@@ -14,8 +14,13 @@ const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | 
   --time-scale X          stretch cadences and windows by X (default: chosen from the dataset's traffic)
   --finetune-days F       fine-tune cadence before scaling (default 30, the paper's)
   --refresh-days R        RAG table refresh cadence before scaling (default 2, the paper's)
+  --model SIZE            model size: ${Object.keys(REPLAY_MODEL_SIZES).join(", ")} (default ${DEFAULT_REPLAY_MODEL.size})
+  --pretrain-epochs N     base model epochs (default ${DEFAULT_REPLAY_MODEL.pretrainEpochs})
+  --lora-epochs N         epochs per fine-tune (default ${DEFAULT_REPLAY_MODEL.loraEpochs})
+  --train-threads N       trainer threads (default ${DEFAULT_REPLAY_MODEL.threads})
+  --test-fraction X       share of transitions (latest) in the test period (default 0.4)
   --ab ARMS               simulated A/B on the synthetic world, e.g. hybrid,finetune (treatment first)
-  --ab-users N            simulated users per arm (default 2000)
+  --ab-users N            simulated requests per arm, about (default 2000)
   --reports DIR           where reports go (default reports)
   --run-id ID             report folder name (default <dataset>-<strategies>-seed<N>)
   --json                  print results.json's path and the headline table as one JSON line at the end`;
@@ -32,6 +37,11 @@ export async function run(args: string[]): Promise<number> {
       "time-scale": { type: "string" },
       "finetune-days": { type: "string" },
       "refresh-days": { type: "string" },
+      model: { type: "string" },
+      "pretrain-epochs": { type: "string" },
+      "lora-epochs": { type: "string" },
+      "train-threads": { type: "string" },
+      "test-fraction": { type: "string" },
       ab: { type: "string" },
       "ab-users": { type: "string" },
       reports: { type: "string", default: "reports" },
@@ -71,6 +81,13 @@ export async function run(args: string[]): Promise<number> {
       timeScale: num("time-scale", values["time-scale"]),
       finetuneEveryDays: num("finetune-days", values["finetune-days"]),
       refreshEveryDays: num("refresh-days", values["refresh-days"]),
+      testFraction: num("test-fraction", values["test-fraction"]),
+      model: {
+        ...(values.model ? { size: values.model as ReplayModelSize } : {}),
+        ...(values["pretrain-epochs"] ? { pretrainEpochs: num("pretrain-epochs", values["pretrain-epochs"]) } : {}),
+        ...(values["lora-epochs"] ? { loraEpochs: num("lora-epochs", values["lora-epochs"]) } : {}),
+        ...(values["train-threads"] ? { threads: num("train-threads", values["train-threads"]) } : {}),
+      },
       ab: values.ab ? { arms: values.ab.split(","), users: num("ab-users", values["ab-users"]) } : undefined,
       reportsDir: resolve(values.reports!),
       runId: values["run-id"],
