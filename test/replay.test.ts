@@ -2,65 +2,173 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { reproducibleView, ResultsSchema, runReplay } from "@freshrec/replay";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DAY_MS } from "@freshrec/core";
+import { loadDataset, planReplay, reproducibleView, ResultsSchema, runReplay, type ReplayOptions, type Results, type UpdateEntry } from "@freshrec/replay";
 
-const MOVIELENS = join(import.meta.dirname, "../../shared/datasets/movielens-latest-small");
-const have = existsSync(join(MOVIELENS, "ratings.csv"));
-if (!have) console.warn(`replay e2e: ${MOVIELENS} is absent; skipping the MovieLens replay`);
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+const tempDir = async () => {
+  const d = await mkdtemp(join(tmpdir(), "freshrec-replay-"));
+  dirs.push(d);
+  return d;
+};
 
-describe.skipIf(!have)("replay harness end to end (reduced MovieLens replay)", () => {
-  let dir = "";
-  afterAll(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
+// The reduced CI replay: the tiny synthetic world, every strategy on the real update loop with a tiny model,
+// cadences of 4 days (fine-tune) and 1 day (RAG refresh) over its ~12-day test period, and the simulated A/B.
+const FINETUNE_DAYS = 4;
+const REFRESH_DAYS = 1;
+const options = (reportsDir: string, runId: string): ReplayOptions => ({
+  dataset: { kind: "synthetic", size: "tiny" },
+  strategies: ["static", "finetune", "rag", "hybrid", "adaptive", "rag-frozen"],
+  seed: 4,
+  timeScale: 1,
+  finetuneEveryDays: FINETUNE_DAYS,
+  refreshEveryDays: REFRESH_DAYS,
+  model: { size: "tiny", pretrainEpochs: 2, loraEpochs: 2, threads: 1 },
+  ab: { arms: ["hybrid", "finetune"], users: 150 },
+  reportsDir,
+  runId,
+});
+
+/** Calendar oracle: how many fine-tunes and refreshes a strategy owes over these test timestamps. */
+function owed(timestamps: number[], start: number, finetuneMs: number | undefined, refreshMs: number | undefined) {
+  let lastF = start;
+  let lastR = start;
+  let finetunes = 0;
+  let refreshes = 0;
+  for (const ts of timestamps) {
+    if (finetuneMs !== undefined && ts - lastF >= finetuneMs) {
+      finetunes++;
+      refreshes++;
+      lastF = lastR = ts;
+    } else if (refreshMs !== undefined && ts - lastR >= refreshMs) {
+      refreshes++;
+      lastR = ts;
+    }
+  }
+  return { finetunes, refreshes };
+}
+
+describe("replay harness end to end (tiny synthetic world, real update loop, A/B through the real server)", () => {
+  let r: Results;
+  let reportDir = "";
+  let testTimestamps: number[] = [];
+
+  beforeAll(async () => {
+    const base = await tempDir();
+    const out = await runReplay(options(base, "ci"));
+    reportDir = out.report.dir;
+    r = ResultsSchema.parse(JSON.parse(await readFile(join(reportDir, "results.json"), "utf8")));
+    const o = options(base, "ci");
+    const dataset = await loadDataset(o.dataset as { kind: "synthetic"; size: string }, o.seed);
+    const plan = planReplay(dataset, o);
+    testTimestamps = [...new Set(dataset.transitions.filter((t) => t.ts >= plan.testStart && t.ts < plan.testEnd).map((t) => t.ts))];
+  }, 300_000);
+
+  it("scores every strategy and baseline on every test transition, with no table misses", () => {
+    expect(Object.keys(r.strategies).sort()).toEqual(["adaptive", "finetune", "hybrid", "markov", "popularity", "rag", "rag-frozen", "recent-successors", "static"]);
+    const n = r.strategies.static!.n;
+    expect(n).toBeGreaterThan(300);
+    for (const [name, s] of Object.entries(r.strategies)) {
+      expect(s.n, name).toBe(n);
+      expect(s["hit@1"], name).toBeLessThanOrEqual(s["hit@10"]);
+      expect(s.ci["hit@1"][0], name).toBeLessThanOrEqual(s["hit@1"]);
+      expect(s.ci["hit@1"][1], name).toBeGreaterThanOrEqual(s["hit@1"]);
+    }
+    expect(r.config.tableMisses).toEqual({ static: 0, finetune: 0, rag: 0, hybrid: 0, adaptive: 0, "rag-frozen": 0 });
   });
 
-  it("pretrains, runs model strategies on the real update loop next to the baselines, and writes a report", async () => {
-    dir = await mkdtemp(join(tmpdir(), "freshrec-replay-"));
-    const out = await runReplay({
-      dataset: { kind: "movielens", dir: MOVIELENS },
-      strategies: ["static", "rag"],
-      seed: 3,
-      testFraction: 0.05,
-      maxTestTransitions: 400,
-      // A reduced run: one short pretraining epoch; cadences scaled so that a few RAG refreshes happen.
-      loop: { pretrain: { epochs: 1 }, lora: { epochs: 1 } },
-      timeScale: 4,
-      reportsDir: dir,
-      runId: "ci",
-    });
-    const r = ResultsSchema.parse(JSON.parse(await readFile(join(dir, "ci", "results.json"), "utf8")));
-    expect(Object.keys(r.strategies).sort()).toEqual(["markov", "popularity", "rag", "recent-successors", "static"]);
-    for (const s of Object.values(r.strategies)) {
-      for (const k of ["hit@1", "hit@10", "ndcg@10", "train_cpu_s", "refresh_s"] as const) expect(Number.isFinite(s[k])).toBe(true);
-      expect(s.n).toBe(r.strategies.static!.n);
-      expect(s["hit@1"]).toBeLessThanOrEqual(s["hit@10"]);
-      expect(s.ci["hit@1"][0]).toBeLessThanOrEqual(s["hit@1"]);
-    }
-    // static never updates; rag refreshes its table on its cadence.
-    expect(r.strategies.static!.refreshes).toBe(0);
-    expect(r.strategies.rag!.refreshes).toBeGreaterThan(0);
-    expect(r.strategies.rag!.refresh_s).toBeGreaterThan(0);
-    expect(r.analyses.ragAgreement!.keys).toBeGreaterThan(0);
-    expect(r.findings.length).toBeGreaterThan(0);
-    const html = await readFile(join(dir, "ci", "index.html"), "utf8");
-    expect(html).toContain("<svg");
-    expect(html).not.toMatch(/<script|src="http/);
-    for (const png of ["hit-at-1-over-time.png", "quality-vs-cost.png"]) expect((await stat(join(dir, "ci", png))).size).toBeGreaterThan(1000);
-    expect(out.results.runId).toBe("ci");
-  }, 600_000);
+  it("runs fine-tunes and refreshes on each strategy's cadence through the real jobs", () => {
+    const start = r.config.testStart as number;
+    const calendar = (f?: number, rr?: number) => owed(testTimestamps, start, f && f * DAY_MS, rr && rr * DAY_MS);
+    const s = r.strategies;
+    const counts = (name: string) => ({ finetunes: s[name]!.finetunes, refreshes: s[name]!.refreshes });
+    expect(counts("static")).toEqual({ finetunes: 0, refreshes: 0 });
+    expect(counts("rag-frozen")).toEqual({ finetunes: 0, refreshes: 0 });
+    expect(counts("rag")).toEqual(calendar(undefined, REFRESH_DAYS));
+    expect(counts("finetune")).toEqual(calendar(FINETUNE_DAYS, undefined));
+    expect(counts("hybrid")).toEqual(calendar(FINETUNE_DAYS, REFRESH_DAYS));
+    expect(counts("rag").refreshes).toBeGreaterThanOrEqual(8);
+    expect(counts("hybrid").finetunes).toBeGreaterThanOrEqual(2);
+    // Training cost is measured from the trainer; strategies that never fine-tune spend none.
+    expect(s.hybrid!.train_cpu_s).toBeGreaterThan(0);
+    expect(s.hybrid!.examples_trained).toBeGreaterThan(0);
+    expect(s.rag!.train_cpu_s).toBe(0);
+    expect(s.rag!.refresh_s).toBeGreaterThan(0);
+  });
 
-  it("gives the same numbers for the same seed (baselines only, fast)", async () => {
-    const base = await mkdtemp(join(tmpdir(), "freshrec-replay-"));
-    try {
-      const run = (id: string) =>
-        runReplay({ dataset: { kind: "movielens", dir: MOVIELENS }, strategies: [], seed: 5, testFraction: 0.2, reportsDir: base, runId: id });
-      const a = await run("a");
-      const b = await run("b");
-      expect(reproducibleView(a.results)).toEqual(reproducibleView(b.results));
-      expect(a.results.strategies.markov!.n).toBeGreaterThan(1000);
-    } finally {
-      await rm(base, { recursive: true, force: true });
+  it("changes the served lineage after promoted updates: new tables, new RAG snapshots, new adapters", () => {
+    const ups = (name: string): UpdateEntry[] => r.strategies[name]!.updates ?? [];
+    expect(ups("static")).toEqual([]);
+    expect(ups("rag-frozen")).toEqual([]);
+    const rag = ups("rag");
+    expect(rag.filter((u) => u.promoted).length).toBeGreaterThan(0);
+    expect(new Set(rag.map((u) => u.adapter)).size).toBe(1); // rag never fine-tunes
+    for (let i = 1; i < rag.length; i++) {
+      const [prev, cur] = [rag[i - 1]!, rag[i]!];
+      if (cur.promoted) {
+        expect(cur.table).toBe(cur.candidate);
+        expect(cur.table).not.toBe(prev.table);
+        expect(cur.snapshot).not.toBe(prev.snapshot);
+      } else expect(cur.table).toBe(prev.table);
     }
+    for (const u of rag) expect(u.snapshot).not.toBe("");
+    for (const u of ups("finetune")) expect(u.snapshot).toBe(""); // no RAG in fine-tune-only tables
+    const hybrid = ups("hybrid");
+    const tunes = hybrid.filter((u) => u.action === "finetune");
+    expect(tunes.some((u) => u.promoted)).toBe(true);
+    for (const f of tunes) {
+      const after = hybrid[hybrid.indexOf(f) + 1]!;
+      expect(after).toMatchObject({ action: "refresh", at: f.at });
+      if (f.promoted && after.promoted) expect(after.adapter).toBe(f.candidate);
+    }
+  });
+
+  it("serves the A/B arms through the real HTTP server and reports acceptance with a 95 % CI", () => {
+    const ab = r.ab!;
+    expect(ab.arms.map((a) => a.arm)).toEqual(["hybrid", "finetune"]);
+    expect(ab.requests).toBe(ab.arms[0]!.served + ab.arms[1]!.served);
+    for (const a of ab.arms) {
+      expect(a.served).toBeGreaterThan(50);
+      expect(a.rate).toBeCloseTo(a.accepted / a.served, 10);
+      expect(a.rate).toBeLessThanOrEqual(0.6); // the tiny world's maxAccept
+      expect(a.ci[0]).toBeLessThanOrEqual(a.rate);
+      expect(a.ci[1]).toBeGreaterThanOrEqual(a.rate);
+    }
+    expect(ab.difference.value).toBeCloseTo(ab.arms[0]!.rate - ab.arms[1]!.rate, 10);
+    expect(ab.difference.ci[0]).toBeLessThanOrEqual(ab.difference.value);
+    expect(ab.difference.ci[1]).toBeGreaterThanOrEqual(ab.difference.value);
+    expect(r.findings.some((f) => f.startsWith("Simulated A/B: hybrid - finetune"))).toBe(true);
+  });
+
+  it("writes the report with charts as inline SVG and PNG", async () => {
+    const html = await readFile(join(reportDir, "index.html"), "utf8");
+    expect(html).toContain("<svg");
+    expect(html).toContain("Simulated A/B");
+    expect(html).not.toMatch(/<script|src="http/);
+    for (const png of ["hit-at-1-over-time.png", "quality-vs-cost.png", "ab-acceptance.png"]) expect((await stat(join(reportDir, png))).size).toBeGreaterThan(1000);
+  });
+
+  it("gives the same numbers, updates and A/B outcome for the same seed", async () => {
+    const again = await runReplay(options(await tempDir(), "ci-again"));
+    expect(reproducibleView(again.results)).toEqual(reproducibleView(r));
+  }, 300_000);
+});
+
+const MOVIELENS = join(import.meta.dirname, "../../shared/datasets/movielens-latest-small");
+const haveMovieLens = existsSync(join(MOVIELENS, "ratings.csv"));
+if (!haveMovieLens) console.warn(`replay e2e: ${MOVIELENS} is absent; skipping the MovieLens baselines replay`);
+
+describe.skipIf(!haveMovieLens)("MovieLens replay, baselines only", () => {
+  it("gives the same numbers for the same seed", async () => {
+    const base = await tempDir();
+    const run = (id: string) => runReplay({ dataset: { kind: "movielens", dir: MOVIELENS }, strategies: [], seed: 5, testFraction: 0.2, reportsDir: base, runId: id });
+    const a = await run("a");
+    const b = await run("b");
+    expect(reproducibleView(a.results)).toEqual(reproducibleView(b.results));
+    expect(a.results.strategies.markov!.n).toBeGreaterThan(1000);
   }, 120_000);
 });

@@ -13,10 +13,13 @@ const BOOTSTRAP_MS = 8 * 60_000;
  */
 describe("freshrec serve end to end", () => {
   const dir = mkdtempSync(join(tmpdir(), "freshrec-e2e-serve-"));
+  // A short swap timeout: the truncated adapter below makes the GGUF reader hang instead of failing.
+  const config = join(dir, "server.json");
+  writeFileSync(config, JSON.stringify({ serving: { swapTimeoutMs: 10_000 } }));
   let s: ServeProcess;
 
   beforeAll(async () => {
-    s = await startServe(dir);
+    s = await startServe(dir, ["--config", config]);
     await s.waitFor("/healthz", 200, 60_000);
   }, 90_000);
   afterAll(async () => {
@@ -99,13 +102,13 @@ describe("freshrec serve end to end", () => {
     const live = await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [2, 5], mode: "live" } });
     expect(live.json.lineage.adapterId).toBe(next.id);
 
-    // A corrupt adapter file: the swap fails, the server keeps the previous adapter and says why.
+    // A truncated adapter file: the swap fails (here by timing out), the server keeps the previous adapter and says why.
     const broken = registry.stage("adapter");
     writeFileSync(join(broken.dir, "adapter.gguf"), "GGUF but not really");
     const bad = registry.publish({ id: broken.id, kind: "adapter", main: "adapter.gguf", manifest: { ...current.manifest }, gate: current.gate });
     const failed = await s.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id: bad.id } });
     expect(failed.json.swaps).toEqual([expect.objectContaining({ ok: false })]);
-    expect(failed.json.model.lastSwap).toMatchObject({ ok: false });
+    expect(failed.json.model.lastSwap).toMatchObject({ ok: false, reason: expect.stringMatching(/adapter/) });
     expect(failed.json.model.lineage.adapterId).toBe(next.id);
     const still = await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [2, 5], mode: "live" } });
     expect(still.status).toBe(200);
@@ -125,7 +128,7 @@ describe("freshrec serve end to end", () => {
   it("exits 0 on SIGTERM and a second start reuses the store and registry", async () => {
     const artefacts = openRegistry(join(dir, "models")).list().length;
     expect(await s.stop()).toBe(0);
-    s = await startServe(dir);
+    s = await startServe(dir, ["--config", config]);
     await s.waitFor("/readyz", 200, 120_000);
     expect(openRegistry(join(dir, "models")).list().length).toBe(artefacts);
     const again = await s.call("GET", "/v1/users/e2e-user/next-interests?k=5", { key: READ_KEY });

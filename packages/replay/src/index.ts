@@ -16,3 +16,4 @@ export type { ModelLab } from "./model-lab.js";
 export { writeReport, svgToPng } from "./report/write.js";
 export { reportCharts, type Chart } from "./report/charts.js";
 export { realLab } from "./real-lab.js";
+export { ServerAb, type AbArm, type AbOptions } from "./ab.js";

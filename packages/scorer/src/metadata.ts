@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { readGgufFileInfo, type GgufFileInfo } from "node-llama-cpp";
+import { readGgufFileInfo, type GgmlType, type GgufFileInfo } from "node-llama-cpp";
 import { z } from "zod";
 import { FIRST_CLUSTER_TOKEN, LAYOUT_VERSION, vocabulary, type LayoutParams } from "@freshrec/core";
 import { AdapterMismatchError, ModelFileError, NotAFreshrecModelError } from "./errors.js";
@@ -13,6 +13,8 @@ export interface ModelFileInfo {
   trainedWindow?: { start: number; end: number };
   /** Tensor name -> ggml dimensions (ne order: innermost first). */
   tensors: Map<string, number[]>;
+  /** Tensor name -> ggml element type (node-llama-cpp's GgmlType). */
+  tensorTypes: Map<string, GgmlType>;
 }
 
 /** What a llama.cpp LoRA adapter's GGUF header says about it. */
@@ -55,7 +57,8 @@ async function readHeader(path: string, kind: "model" | "adapter"): Promise<Gguf
 }
 
 const dims = (d: readonly (number | bigint)[]) => d.map(Number);
-const tensorMap = (info: GgufFileInfo) => new Map((info.fullTensorInfo ?? info.tensorInfo ?? []).map((t) => [t.name, dims(t.dimensions)]));
+const tensorInfo = (info: GgufFileInfo) => info.fullTensorInfo ?? info.tensorInfo ?? [];
+const tensorMap = (info: GgufFileInfo) => new Map(tensorInfo(info).map((t) => [t.name, dims(t.dimensions)]));
 
 /** Reads and validates a freshrec base model's header: architecture, freshrec.* keys and the vocabulary contract. */
 export async function readGgufMetadata(path: string): Promise<ModelFileInfo> {
@@ -86,6 +89,7 @@ export async function readGgufMetadata(path: string): Promise<ModelFileInfo> {
     layout,
     ...(start !== undefined && end !== undefined ? { trainedWindow: { start, end } } : {}),
     tensors: tensorMap(info),
+    tensorTypes: new Map(tensorInfo(info).map((t) => [t.name, t.ggmlType])),
   };
 }
 

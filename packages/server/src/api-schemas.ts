@@ -77,13 +77,16 @@ export const JobAnswerSchema = z.object({
   job: z.object({ id: z.string(), kind: z.string(), state: z.enum(["running", "succeeded", "rejected", "failed"]), startedAt: z.number(), endedAt: z.number().optional(), error: z.string().optional() }),
 });
 
+const SwapOutcomeSchema = z.object({ at: z.number(), ok: z.boolean(), what: z.string(), reason: z.string().optional() });
+
 export const ModelAnswerSchema = z.object({
   ready: z.boolean(),
   lineage: LineageSchema.omit({ mode: true }),
   since: z.number().nullable(),
   registryActive: z.object({ base: z.string().nullable(), adapter: z.string().nullable(), table: z.string().nullable(), since: z.number() }),
   serving: z.object({ scorerGeneration: z.number(), tableGeneration: z.number(), tableKeys: z.number(), adaptersCachedByModel: z.number(), modelsDraining: z.number() }),
-  lastSwap: z.object({ at: z.number(), ok: z.boolean(), what: z.string(), reason: z.string().optional() }).nullable(),
+  lastSwap: SwapOutcomeSchema.nullable(),
+  lastFailure: SwapOutcomeSchema.nullable().describe("the most recent failed swap, with its reason"),
   registry: z.array(z.record(z.string(), z.unknown())).describe("artefact records with their gate results"),
   jobs: z.array(JobAnswerSchema.shape.job),
 });

@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): FreshrecApp {
     reloadEvery: config.serving.reloadEvery,
     threads: config.serving.threads,
     parallel: config.serving.parallel,
+    swapTimeoutMs: config.serving.swapTimeoutMs,
   });
   const predictor = new Predictor({
     manager,
@@ -114,6 +115,7 @@ export function createApp(deps: AppDeps): FreshrecApp {
           modelsDraining: manager.models.draining,
         },
         lastSwap: manager.lastSwap,
+        lastFailure: manager.lastFailure,
         registry: (await deps.registry.list()).map((r) => ({ id: r.id, kind: r.kind, status: r.status, createdAt: r.createdAt, gate: r.gate, manifest: r.manifest })),
         jobs: jobs.list(),
       };

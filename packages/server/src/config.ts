@@ -41,8 +41,10 @@ export const ServerConfigSchema = z.strictObject({
       /** Sequences per scorer context: concurrent live requests decode together. */
       parallel: z.number().int().min(1).default(16),
       threads: z.number().int().min(1).default(1),
+      /** A model or adapter load slower than this fails its swap (the previous one keeps serving). */
+      swapTimeoutMs: z.number().int().min(100).default(60_000),
     })
-    .default({ liveWindowMs: 14 * DAY_MS, ragMethod: "frequency", reloadEvery: 16, userCacheMs: 10_000, userCacheSize: 100_000, parallel: 16, threads: 1 }),
+    .default({ liveWindowMs: 14 * DAY_MS, ragMethod: "frequency", reloadEvery: 16, userCacheMs: 10_000, userCacheSize: 100_000, parallel: 16, threads: 1, swapTimeoutMs: 60_000 }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** SIGTERM: how long in-flight requests may take before the process exits anyway. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),

@@ -65,6 +65,8 @@ export interface ModelManagerOptions {
   reloadEvery: number;
   threads?: number;
   parallel?: number;
+  /** A load that takes longer fails the swap (a truncated GGUF file can make llama.cpp's reader hang). */
+  swapTimeoutMs: number;
 }
 
 const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
@@ -79,6 +81,8 @@ export class ModelManager {
   readonly scorers: SwapSlot<ServingScorer>;
   readonly tables: SwapSlot<ServingTable>;
   lastSwap: SwapOutcome | null = null;
+  /** The most recent failed swap, kept even when a later swap of another kind succeeded. */
+  lastFailure: SwapOutcome | null = null;
   since: number | null = null;
   private modelBaseId: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -143,7 +147,7 @@ export class ModelManager {
     } catch (err) {
       this.failed.add(id);
       const reason = err instanceof Error ? err.message : String(err);
-      this.lastSwap = { at, ok: false, what: `${what} ${id}`, reason };
+      this.lastSwap = this.lastFailure = { at, ok: false, what: `${what} ${id}`, reason };
       this.o.metrics.swaps.inc({ what, outcome: "failed" });
       this.o.log.error({ err, what, id, trigger }, `swap of ${what} to ${id} failed; still serving the previous one`);
     }
@@ -165,22 +169,54 @@ export class ModelManager {
     const cached = this.models.value?.adapterLoads ?? 0;
     if (this.modelBaseId !== base.id || cached >= this.o.reloadEvery || !this.models.value) {
       // The previous model stays alive through the lease its serving scorer holds, and is disposed after that scorer.
-      const fresh = await this.o.loadModel({ path: base.path, threads: this.o.threads });
+      const fresh = await this.bounded(`loading base '${base.id}'`, this.o.loadModel({ path: base.path, threads: this.o.threads }), (m) => m.dispose());
       void this.models.swap(fresh);
       this.modelBaseId = base.id;
     }
     const lease = this.models.acquire()!;
-    let scorer: ScorerPort | undefined;
+    const building = (async () => {
+      const created = await lease.value.createScorer({ adapterPath: adapter?.path, adapterId: adapter?.id, parallel: this.o.parallel });
+      try {
+        await warm(created, lease.value.layout.nClusters);
+      } catch (err) {
+        await created.dispose();
+        throw err;
+      }
+      return created;
+    })();
+    let scorer: ScorerPort;
     try {
-      scorer = await lease.value.createScorer({ adapterPath: adapter?.path, adapterId: adapter?.id, parallel: this.o.parallel });
-      await warm(scorer, lease.value.layout.nClusters);
+      scorer = await this.bounded(`loading adapter '${adapter?.id ?? "(none)"}'`, building, (late) => late.dispose());
     } catch (err) {
-      await scorer?.dispose();
-      lease.release();
+      // After a timeout the lease is released once the stuck load settles (see bounded), else now.
+      if (!(err instanceof SwapTimeoutError)) lease.release();
+      else void building.then(() => lease.release(), () => lease.release());
       throw err;
     }
     void this.scorers.swap(new ServingScorer(scorer, lease, base.id, adapter?.id ?? null));
     return `${base.id}${adapter ? ` + ${adapter.id}` : ""} (${lease.value.adapterLoads} adapter files cached by this model)`;
+  }
+
+  /** Waits for `work` at most swapTimeoutMs; a result that arrives later is handed to `discard`. */
+  private bounded<T>(what: string, work: Promise<T>, discard: (late: T) => unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new SwapTimeoutError(what, this.o.swapTimeoutMs));
+      }, this.o.swapTimeoutMs);
+      work.then(
+        (value) => {
+          clearTimeout(timer);
+          if (timedOut) void Promise.resolve(discard(value)).catch((err) => this.o.log.warn({ err }, `discarding a late result of ${what} failed`));
+          else resolve(value);
+        },
+        (err) => {
+          clearTimeout(timer);
+          if (!timedOut) reject(err);
+        },
+      );
+    });
   }
 
   private async swapTable(id: string, records: Map<string, ArtefactRecordPort>): Promise<string> {
@@ -217,6 +253,12 @@ export class ModelManager {
     await this.scorers.close();
     await this.tables.close();
     await this.models.close();
+  }
+}
+
+export class SwapTimeoutError extends FreshrecError {
+  constructor(what: string, ms: number) {
+    super("swap-timeout", `${what} did not finish within ${ms} ms; the file may be truncated or corrupt`);
   }
 }
 

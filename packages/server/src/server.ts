@@ -53,8 +53,10 @@ export async function startServer(config: ServerConfig, opts: { clock?: () => nu
       clearInterval(sweep);
       clearTimeout(grace);
       await loaded;
-      await app.close();
-      log.info("shut down cleanly");
+      // A load stuck in a dependency must not keep the process alive: exiting frees what it holds.
+      const closed = await Promise.race([app.close().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), config.shutdownGraceMs).unref())]);
+      if (closed) log.info("shut down cleanly");
+      else log.warn({ graceMs: config.shutdownGraceMs }, "closing models and store did not finish within the grace period; exiting anyway");
     })());
   return { url, port, http, app, log, store, registry, loaded, shutdown };
 }

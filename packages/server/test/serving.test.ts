@@ -69,7 +69,7 @@ describe("serving a real model", () => {
     expect(single.json.fallback).toMatch(/not in table/);
     expect(single.json.lineage).toMatchObject({ mode: "live", adapterId: active.adapter, tableId: null });
     expect(single.json.interests.map((i: { clusterId: number }) => i.clusterId)).not.toContain(history[0]);
-  });
+  }, 60_000);
 
   it("swaps adapters under concurrent live requests: every request succeeds on the old or the new scorer", async () => {
     const before = registry.active().adapter!;
@@ -86,7 +86,7 @@ describe("serving a real model", () => {
     // The old scorer is disposed once its last request is done.
     await new Promise((r) => setTimeout(r, 50));
     expect(app.context.manager.scorers.draining).toBe(0);
-  });
+  }, 60_000);
 
   it("reloads the base model after reloadEvery adapter files, disposing the old model after its scorer", async () => {
     const generation = app.context.manager.models.generation;
@@ -98,7 +98,7 @@ describe("serving a real model", () => {
     expect(app.context.manager.models.value!.adapterLoads).toBeLessThanOrEqual(2);
     expect(app.context.manager.models.draining).toBe(0);
     expect((await ask({ history: [3, 4], mode: "live" })).status).toBe(200);
-  });
+  }, 60_000);
 
   it("keeps the previous table when a promoted table cannot be loaded", async () => {
     const served = registry.active().table;
@@ -109,5 +109,5 @@ describe("serving a real model", () => {
     expect(body.swaps).toEqual([expect.objectContaining({ ok: false, reason: expect.stringMatching(/no-such-table/) })]);
     expect(body.model.lineage.tableId).toBe(served);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
-  });
+  }, 60_000);
 });

@@ -19,7 +19,7 @@ a bare express handler returning the same JSON (baseline), table mode, then live
 adapter every 2 s throughout the two served phases. The last stdout line is one JSON object.
 
   --store URI --models DIR   use an existing, bootstrapped store and registry
-  --seconds S                seconds per phase (default 22: >= 20 swaps over the two served phases)
+  --seconds S                seconds per phase (default 25: >= 20 swaps over the two served phases)
   --connections N            concurrent keep-alive connections (default 32)
   --max-requests N           cap per phase (default 400000)
   --swap-ms MS               adapter swap period (default 2000)
@@ -70,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
     options: {
       store: { type: "string" },
       models: { type: "string" },
-      seconds: { type: "string", default: "22" },
+      seconds: { type: "string", default: "25" },
       connections: { type: "string", default: "32" },
       "max-requests": { type: "string", default: "400000" },
       "swap-ms": { type: "string", default: "2000" },
@@ -205,6 +205,6 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-    if (!values.store) rmSync(scratch, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true }); // holds the store and registry only when none was given
   }
 }
