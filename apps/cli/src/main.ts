@@ -50,6 +50,13 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+      // A mistyped option is a usage error, not a crash: say which one, no stack trace.
+      console.error(`freshrec: ${(err as Error).message} (see --help)`);
+      process.exitCode = 2;
+      return;
+    }
     if (err instanceof FreshrecError) console.error(`freshrec: ${err.message}`);
     else console.error(err);
     process.exitCode = 1;

@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { promptLength, type LayoutParams } from "@freshrec/core";
+import { decodeBatchLimit } from "./decode-batch-limit.js";
 import { ModelFileError, ScorerDisposedError, StaleAdapterError } from "./errors.js";
 import { readAdapterMetadata, readGgufMetadata, type ModelFileInfo } from "./metadata.js";
 import { PooledScorer, type Scorer } from "./scorer.js";
@@ -12,7 +13,10 @@ export interface ScorerOptions {
   adapterScale?: number;
   /** Id reported as Scorer.adapterId; defaults to the adapter's freshrec.adapter_id, else its file name. */
   adapterId?: string;
-  /** Sequences per context, decoded together in one batch. Default 16. */
+  /**
+   * Sequences per context, decoded together in one batch. Default 16. Models that hit llama.cpp's AMX Q8_0 bug
+   * (see decode-batch-limit.ts) get fewer, so that no batch reaches 32 tokens.
+   */
   parallel?: number;
   /** Contexts, each decoding on its own `threads` threads; use one per core for bulk scoring. Default 1. */
   contexts?: number;
@@ -90,14 +94,17 @@ class LoadedClusterModel implements ClusterModel {
     const kv = exact ? "F32" : "F16";
     // node-llama-cpp keeps one cell free per sequence; a prompt that fills the context would trigger a context shift.
     const cells = promptLength(this.info.layout) + 1;
+    // node-llama-cpp sizes a batch at least one token per sequence, so a batch limit caps the sequences too.
+    const limit = decodeBatchLimit(this.info) ?? Infinity;
+    const sequences = Math.min(parallel, limit);
     const created: LlamaContext[] = [];
     try {
       for (let i = 0; i < contexts; i++)
         created.push(
           await this.model.createContext({
-            sequences: parallel,
+            sequences,
             contextSize: cells,
-            batchSize: parallel * cells,
+            batchSize: Math.min(sequences * cells, limit),
             threads: this.threads,
             flashAttention: !exact,
             experimentalKvCacheKeyType: kv,

@@ -52,3 +52,10 @@ export class ScorerDisposedError extends FreshrecError {
     super("scorer-disposed", `${what} was disposed`);
   }
 }
+
+/** llama.cpp (through node-llama-cpp) did not give a usable answer: no or non-finite probabilities, or an internal API this scorer cannot drive. */
+export class ScoringError extends FreshrecError {
+  constructor(reason: string) {
+    super("scoring-failed", `scoring failed: ${reason}`);
+  }
+}

@@ -3,4 +3,5 @@ export type { Scorer, Prompt } from "./scorer.js";
 export type { ClusterScore } from "./distribution.js";
 export { clusterDistribution } from "./distribution.js";
 export { readGgufMetadata, readAdapterMetadata, type ModelFileInfo, type AdapterFileInfo } from "./metadata.js";
-export { ModelFileError, NotAFreshrecModelError, AdapterMismatchError, StaleAdapterError, ScorerDisposedError } from "./errors.js";
+export { ModelFileError, NotAFreshrecModelError, AdapterMismatchError, StaleAdapterError, ScorerDisposedError, ScoringError } from "./errors.js";
+export { decodeBatchLimit } from "./decode-batch-limit.js";

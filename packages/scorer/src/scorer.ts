@@ -1,7 +1,8 @@
-import type { ControlledEvaluateInputItem, LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import type { LlamaContext } from "node-llama-cpp";
 import { promptTokens, vocabSize, type ClusterId, type LayoutParams } from "@freshrec/core";
 import { clusterDistribution, type ClusterScore } from "./distribution.js";
-import { ScorerDisposedError } from "./errors.js";
+import { ScorerDisposedError, ScoringError } from "./errors.js";
+import { NextTokenReader } from "./next-token-reader.js";
 
 export interface Prompt {
   /** The user's clusters, oldest first; the last k fill the prompt, all of them are excluded from the answer. */
@@ -24,33 +25,12 @@ export interface Scorer {
 
 interface Job {
   tokens: number[];
-  resolve(probs: Map<number, number>): void;
+  resolve(probs: number[]): void;
   reject(err: unknown): void;
 }
 
-const NEXT_TOKEN = { generateNext: { probabilities: true } } as const;
-
-/**
- * Evaluates one prompt on a sequence, keeping what the sequence already holds: every prompt starts with
- * `<s> <hist>` and prompts that share a history share more, so only the differing suffix is decoded.
- * The last token (`<next>`) is always re-evaluated, since its logits are the answer.
- */
-async function evaluateOn(seq: LlamaContextSequence, tokens: number[]): Promise<Map<number, number>> {
-  const resident = seq.contextTokens;
-  const keep = Math.min(resident.length, tokens.length - 1);
-  let p = 0;
-  while (p < keep && resident[p] === tokens[p]) p++;
-  if (p < seq.nextTokenIndex) await seq.eraseContextTokenRanges([{ start: p, end: seq.nextTokenIndex }]);
-  const input: ControlledEvaluateInputItem[] = tokens.slice(p, -1) as Token[];
-  input.push([tokens[tokens.length - 1] as Token, NEXT_TOKEN]);
-  const out = await seq.controlledEvaluate(input);
-  const probs = out[out.length - 1]?.next.probabilities;
-  if (!probs) throw new Error("llama.cpp returned no next-token probabilities");
-  return probs;
-}
-
 export class PooledScorer implements Scorer {
-  private readonly idle: LlamaContextSequence[];
+  private readonly idle: NextTokenReader[];
   private readonly queue: Job[] = [];
   private queueHead = 0;
   private inFlight = 0;
@@ -63,7 +43,7 @@ export class PooledScorer implements Scorer {
     private readonly layout: LayoutParams,
     private readonly contexts: LlamaContext[],
   ) {
-    this.idle = contexts.flatMap((c) => Array.from({ length: c.totalSequences }, () => c.getSequence()));
+    this.idle = contexts.flatMap((c) => Array.from({ length: c.totalSequences }, () => NextTokenReader.open(c.getSequence())));
   }
 
   /** Runs one prompt through every sequence so the first real request pays no warm-up and finds `<s> <hist>` resident. */
@@ -74,14 +54,18 @@ export class PooledScorer implements Scorer {
 
   async scoreNext(prompts: Prompt[]): Promise<ClusterScore[][]> {
     const probs = await this.run(prompts);
-    return probs.map((m, i) => clusterDistribution(m, prompts[i]!.history, this.layout.nClusters));
+    return probs.map((flat, i) => {
+      const d = clusterDistribution(flat, prompts[i]!.history, this.layout.nClusters);
+      if (!d) throw new ScoringError(`llama.cpp returned non-finite probabilities for prompt ${i} (${JSON.stringify(prompts[i])}) on model ${this.baseId}`);
+      return d;
+    });
   }
 
   async tokenLogProbs(prompts: Prompt[]): Promise<Float64Array[]> {
     const n = vocabSize(this.layout);
-    return (await this.run(prompts)).map((m) => {
+    return (await this.run(prompts)).map((flat) => {
       const lp = new Float64Array(n).fill(-Infinity);
-      for (const [t, p] of m) lp[t] = Math.log(p);
+      for (let i = 0; i < flat.length; i += 2) lp[flat[i]!] = Math.log(flat[i + 1]!);
       return lp;
     });
   }
@@ -90,14 +74,15 @@ export class PooledScorer implements Scorer {
     if (this.disposed) return;
     this.disposed = true;
     if (this.inFlight > 0 || this.queueHead < this.queue.length) await new Promise<void>((r) => (this.drained = r));
+    for (const r of this.idle) r.dispose();
     await Promise.all(this.contexts.map((c) => c.dispose()));
   }
 
-  private run(prompts: Prompt[]): Promise<Map<number, number>[]> {
+  private run(prompts: Prompt[]): Promise<number[][]> {
     if (this.disposed) return Promise.reject(new ScorerDisposedError(`scorer for ${this.baseId}`));
     // Build (and validate) every prompt before queueing any, so a bad cluster id fails the call as a whole.
     const tokens = prompts.map((p) => promptTokens(p.history, p.rag, this.layout));
-    const results = Promise.all(tokens.map((t) => new Promise<Map<number, number>>((resolve, reject) => this.queue.push({ tokens: t, resolve, reject }))));
+    const results = Promise.all(tokens.map((t) => new Promise<number[]>((resolve, reject) => this.queue.push({ tokens: t, resolve, reject }))));
     this.pump();
     return results;
   }
@@ -105,16 +90,17 @@ export class PooledScorer implements Scorer {
   private pump(): void {
     while (this.idle.length > 0 && this.queueHead < this.queue.length) {
       const job = this.queue[this.queueHead++]!;
-      const seq = this.idle.pop()!;
+      const reader = this.idle.pop()!;
       this.inFlight++;
-      evaluateOn(seq, job.tokens)
+      reader
+        .read(job.tokens)
         .then(job.resolve, async (err: unknown) => {
           job.reject(err);
-          await seq.clearHistory().catch(() => undefined); // unknown state after a failure: start clean
+          await reader.clear(); // unknown state after a failure: start clean
         })
         .finally(() => {
           this.inFlight--;
-          this.idle.push(seq);
+          this.idle.push(reader);
           this.pump();
         });
     }

@@ -64,8 +64,18 @@ export async function run(args: string[]): Promise<number> {
       seed: { type: "string", default: "1" },
       json: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
     },
   });
+  if (values.help) {
+    console.log(`usage: freshrec bench retriever [--events N] [--seed S] [--keep] [--json]
+
+Builds a store from the first N (default 1,000,000) events of the synthetic 'large' stream and measures ingest
+(through the store, batches of 10k) against plain LanceDB Arrow appends of the same rows, 10,000 point-in-time
+successor lookups, a 30-day snapshot, and fragments/versions after a trickle of 1,000 small batches plus maintenance.
+--keep leaves the store folder in place. The last stdout line is one JSON object.`);
+    return 0;
+  }
   const total = Number(values.events);
   const rng = mulberry32(Number(values.seed));
   const progress = terminalProgress();
