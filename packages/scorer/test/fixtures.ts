@@ -35,12 +35,17 @@ export interface TinyModels {
   f32: string;
   q8: string;
   adapter: string;
-  /** A second, differently shaped base whose adapters cannot fit `f32`. */
+  /**
+   * A second base with n_embd 32 (F32 and Q8_0) and its adapter: its shapes cannot fit `f32`, and its Q8_0 file
+   * hits llama.cpp's AMX Q8_0 kernel bug on batches of 32+ tokens (src/decode-batch-limit.ts).
+   */
+  narrowF32: string;
+  narrowQ8: string;
   otherAdapter: string;
   cleanup(): Promise<void>;
 }
 
-/** Trains (seeded, 1 thread) a tiny base in F32 and Q8_0, a LoRA adapter for it, and an adapter for a differently sized base. */
+/** Trains (seeded, 1 thread) a tiny base in F32 and Q8_0, a LoRA adapter for it, and a narrower base (F32, Q8_0) with its own adapter. */
 export async function trainTinyModels(): Promise<TinyModels> {
   const dir = await mkdtemp(join(tmpdir(), "freshrec-scorer-test-"));
   const common = { seed: 7, threads: 1, layout: LAYOUT };
@@ -52,10 +57,14 @@ export async function trainTinyModels(): Promise<TinyModels> {
     seed: 7, threads: 1, base: join(dir, "base.f32.gguf"), out: join(dir, "adapter.gguf"), adapterId: "tiny-adapter",
     rank: 8, alpha: 16, examples: examples(1500, 2, 5), epochs: 8,
   });
-  await pretrain({ ...common, modelId: "other-base", outF32: join(dir, "other.f32.gguf"), size: { ...SIZE, nEmbd: 32 }, examples: examples(200, 3, 0), epochs: 1 });
+  await pretrain({
+    ...common, modelId: "other-base", outF32: join(dir, "other.f32.gguf"), outQ8: join(dir, "other.q8.gguf"), size: { ...SIZE, nEmbd: 32 },
+    examples: examples(1000, 3, 0), epochs: 4,
+  });
   await trainLora({ seed: 7, threads: 1, base: join(dir, "other.f32.gguf"), out: join(dir, "other-adapter.gguf"), adapterId: "other-adapter", rank: 4, examples: examples(100, 4, 0), epochs: 1 });
   return {
     dir, f32: join(dir, "base.f32.gguf"), q8: join(dir, "base.q8.gguf"), adapter: join(dir, "adapter.gguf"), otherAdapter: join(dir, "other-adapter.gguf"),
+    narrowF32: join(dir, "other.f32.gguf"), narrowQ8: join(dir, "other.q8.gguf"),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
