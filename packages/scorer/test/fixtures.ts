@@ -61,7 +61,7 @@ export async function trainTinyModels(): Promise<TinyModels> {
     ...common, modelId: "other-base", outF32: join(dir, "other.f32.gguf"), outQ8: join(dir, "other.q8.gguf"), size: { ...SIZE, nEmbd: 32 },
     examples: examples(1000, 3, 0), epochs: 4,
   });
-  await trainLora({ seed: 7, threads: 1, base: join(dir, "other.f32.gguf"), out: join(dir, "other-adapter.gguf"), adapterId: "other-adapter", rank: 4, examples: examples(100, 4, 0), epochs: 1 });
+  await trainLora({ seed: 7, threads: 1, base: join(dir, "other.f32.gguf"), out: join(dir, "other-adapter.gguf"), adapterId: "other-adapter", rank: 4, examples: examples(400, 4, 5), epochs: 2 });
   return {
     dir, f32: join(dir, "base.f32.gguf"), q8: join(dir, "base.q8.gguf"), adapter: join(dir, "adapter.gguf"), otherAdapter: join(dir, "other-adapter.gguf"),
     narrowF32: join(dir, "other.f32.gguf"), narrowQ8: join(dir, "other.q8.gguf"),
