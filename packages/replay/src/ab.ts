@@ -43,14 +43,10 @@ interface ArmServer {
   http: Server;
 }
 
-/**
- * The real express app (createApp) on 127.0.0.1 with the real store, registry and model loader. Its store
- * handle reads the latest commit on every read: with the store's default 1 s read consistency, a table
- * promoted less than 1 s after it was written is "not in the store" for the server, which then never retries it.
- */
+/** The real express app (createApp) on 127.0.0.1 with the real store, registry and model loader. */
 async function startArmServer(storeUri: string, modelsDir: string): Promise<ArmServer> {
   const config = ServerConfigSchema.parse({ port: 0, host: "127.0.0.1", storeUri, modelsDir, auth: { enabled: false, keys: [] }, logLevel: "silent" });
-  const app = createApp({ config, store: await openStore(storeUri, { readConsistencyMs: 0 }), registry: openRegistry(modelsDir), loadModel: loadClusterModel });
+  const app = createApp({ config, store: await openStore(storeUri), registry: openRegistry(modelsDir), loadModel: loadClusterModel });
   const http = app.app.listen(0, "127.0.0.1");
   await new Promise<void>((resolve, reject) => {
     http.once("listening", resolve);

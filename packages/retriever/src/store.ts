@@ -685,7 +685,11 @@ export class Store {
   }
 
   async predictionTable(id: string): Promise<PredictionTable | null> {
-    const t = await this.rows(TABLE.predictions, `tableId = ${sqlString(id)}`);
+    const filter = `tableId = ${sqlString(id)}`;
+    let t = await this.rows(TABLE.predictions, filter);
+    // A table asked for by id was usually promoted just now by another process: before calling it missing,
+    // look past the read-consistency interval at the latest committed version.
+    if (!t.numRows) t = await this.on(TABLE.predictions, async (h) => (await h.checkoutLatest(), h.query().where(filter).toArrow()));
     const revs = numbers(t, "rev");
     if (!revs.length) return null;
     const rev = Math.max(...revs);

@@ -168,4 +168,14 @@ describe("items, clusters, prediction tables", () => {
     expect(await store.predictionTableIds()).toEqual(["t0", "t1"]);
     await expect(store.putPredictionTable({ id: "bad", meta: {}, rows: [{ key: "1", clusters: [1, 2], probs: [1] }] })).rejects.toThrow(/rows\.0\.probs/);
   });
+
+  it("finds a table written by another handle at once, even inside that reader's consistency interval", async () => {
+    const { store, dir } = await newStore();
+    await store.putPredictionTable({ id: "old", meta: {}, rows: [] });
+    const reader = await openStore(dir, { readConsistencyMs: 3_600_000 });
+    cleanups.push(() => reader.close());
+    expect(await reader.predictionTable("old")).not.toBeNull();
+    await store.putPredictionTable({ id: "new", meta: { n: 1 }, rows: [{ key: "1,2", clusters: [3], probs: [1] }] });
+    expect(await reader.predictionTable("new")).toEqual({ id: "new", meta: { n: 1 }, rows: [{ key: "1,2", clusters: [3], probs: [1] }] });
+  });
 });
