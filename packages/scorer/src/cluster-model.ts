@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { promptLength, type LayoutParams } from "@freshrec/core";
-import { decodeBatchLimit } from "./decode-batch-limit.js";
+import { decodeBatchLimit } from "./llama-cpp-workarounds.js";
 import { ModelFileError, ScorerDisposedError, StaleAdapterError } from "./errors.js";
 import { readAdapterMetadata, readGgufMetadata, type ModelFileInfo } from "./metadata.js";
 import { PooledScorer, type Scorer } from "./scorer.js";
@@ -15,7 +15,7 @@ export interface ScorerOptions {
   adapterId?: string;
   /**
    * Sequences per context, decoded together in one batch. Default 16. Models that hit llama.cpp's AMX Q8_0 bug
-   * (see decode-batch-limit.ts) get fewer, so that no batch reaches 32 tokens.
+   * (see llama-cpp-workarounds.ts) get fewer, so that no batch reaches 32 tokens.
    */
   parallel?: number;
   /** Contexts, each decoding on its own `threads` threads; use one per core for bulk scoring. Default 1. */

@@ -31,6 +31,24 @@ interface NativeSampler {
   dispose(): void;
 }
 
+/**
+ * Runs a context's logits reads one at a time. After a decode whose batch llama.cpp split into several ubatches,
+ * the output rows are out of order, and llama.cpp puts them back in place on the first logits access
+ * (llama_context::output_reorder, which swaps rows and then forgets the swaps). node-llama-cpp runs every
+ * sampleToken on its own libuv thread, so the sequences of one batch read concurrently: two threads replaying the
+ * swaps at once leave rows of other prompts under some indices, and a whole batch gets other prompts' answers.
+ * It happens only for batches that mix suffix lengths, so it looked batch- and order-dependent.
+ */
+export class LogitsReadQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(read: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(read);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
 /** node-llama-cpp's default evaluation priority (all our sequences are equal). */
 const PRIORITY = 5;
 
@@ -44,7 +62,10 @@ export class NextTokenReader {
   private readonly internals: SequenceInternals;
   private readonly sampler: NativeSampler;
 
-  private constructor(private readonly seq: LlamaContextSequence) {
+  private constructor(
+    private readonly seq: LlamaContextSequence,
+    private readonly reads: LogitsReadQueue,
+  ) {
     this.internals = seq as unknown as SequenceInternals;
     const bindings = this.internals._context._llama._bindings;
     this.sampler = new bindings.AddonSampler(this.internals.model._model);
@@ -52,7 +73,8 @@ export class NextTokenReader {
     this.sampler.applyConfig(this.internals._resolveSamplerConfig({ temperature: 0 }));
   }
 
-  static open(seq: LlamaContextSequence): NextTokenReader {
+  /** `reads` must be shared by every reader of the sequence's context. */
+  static open(seq: LlamaContextSequence, reads: LogitsReadQueue): NextTokenReader {
     const s = seq as unknown as Partial<SequenceInternals>;
     const ok =
       typeof s._decodeTokens === "function" &&
@@ -61,7 +83,7 @@ export class NextTokenReader {
       typeof s._context?._llama?._bindings?.AddonSampler === "function" &&
       s.model?._model !== undefined;
     if (!ok) throw new ScoringError("node-llama-cpp's internal sequence API is not the one this scorer drives (written against node-llama-cpp 3.21.1)");
-    return new NextTokenReader(seq);
+    return new NextTokenReader(seq, reads);
   }
 
   /** Probabilities after `tokens`, flat and sorted by p descending: [token0, p0, token1, p1, ...] over the whole vocabulary. */
@@ -78,7 +100,7 @@ export class NextTokenReader {
     let probs: number[] | undefined;
     const { internals } = this;
     await internals._decodeTokens(input, logits, PRIORITY, internals._tokenMeter, internals._contextShift, async (batchLogitIndex) => {
-      probs = (await internals._context._ctx.sampleToken(batchLogitIndex, this.sampler, true, false))[1];
+      probs = (await this.reads.run(() => internals._context._ctx.sampleToken(batchLogitIndex, this.sampler, true, false)))[1];
     });
     if (!probs) throw new ScoringError("llama.cpp returned no next-token probabilities");
     return probs;

@@ -2,7 +2,7 @@ import type { LlamaContext } from "node-llama-cpp";
 import { promptTokens, vocabSize, type ClusterId, type LayoutParams } from "@freshrec/core";
 import { clusterDistribution, type ClusterScore } from "./distribution.js";
 import { ScorerDisposedError, ScoringError } from "./errors.js";
-import { NextTokenReader } from "./next-token-reader.js";
+import { LogitsReadQueue, NextTokenReader } from "./next-token-reader.js";
 
 export interface Prompt {
   /** The user's clusters, oldest first; the last k fill the prompt, all of them are excluded from the answer. */
@@ -43,7 +43,10 @@ export class PooledScorer implements Scorer {
     private readonly layout: LayoutParams,
     private readonly contexts: LlamaContext[],
   ) {
-    this.idle = contexts.flatMap((c) => Array.from({ length: c.totalSequences }, () => NextTokenReader.open(c.getSequence())));
+    this.idle = contexts.flatMap((c) => {
+      const reads = new LogitsReadQueue();
+      return Array.from({ length: c.totalSequences }, () => NextTokenReader.open(c.getSequence(), reads));
+    });
   }
 
   /** Runs one prompt through every sequence so the first real request pays no warm-up and finds `<s> <hist>` resident. */

@@ -37,7 +37,7 @@ export interface TinyModels {
   adapter: string;
   /**
    * A second base with n_embd 32 (F32 and Q8_0) and its adapter: its shapes cannot fit `f32`, and its Q8_0 file
-   * hits llama.cpp's AMX Q8_0 kernel bug on batches of 32+ tokens (src/decode-batch-limit.ts).
+   * hits llama.cpp's AMX Q8_0 kernel bug on batches of 32+ tokens (src/llama-cpp-workarounds.ts).
    */
   narrowF32: string;
   narrowQ8: string;

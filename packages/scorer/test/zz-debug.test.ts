@@ -1,7 +1,9 @@
 import { it } from "vitest";
 import { mulberry32 } from "@freshrec/core";
 import { loadClusterModel, type Prompt } from "../src/index.js";
-import { LAYOUT, trainTinyModels } from "./fixtures.js";
+import { LAYOUT, trainTinyModels, logSoftmax } from "./fixtures.js";
+import { forward } from "../../trainer-bridge/src/index.js";
+import { promptTokens } from "@freshrec/core";
 function variedPrompts(n: number, seed: number): Prompt[] {
   const rnd = mulberry32(seed);
   const c = () => Math.floor(rnd() * LAYOUT.nClusters);
@@ -24,6 +26,10 @@ it("debug", async () => {
       await s.dispose();
       const bad: number[] = [];
       got.forEach((lp, i) => { let w = 0; lp.forEach((v, t) => { w = Math.max(w, Math.abs(v - ref[i]![t]!)); }); if (!(w <= 1e-5)) bad.push(i); });
+      if (bad.length) {
+        const fw = await forward({ base: m.f32, ...(opts.adapterPath ? { adapter: opts.adapterPath } : {}), prompts: bad.slice(0, 3).map((i) => ({ tokens: promptTokens(prompts[i]!.history, prompts[i]!.rag, LAYOUT) })), logits: true });
+        fw.rows.forEach((row, j) => { const lp = logSoftmax(row.logits!); const i = bad[j]!; let dr = 0, dg = 0; for (let t = 8; t < lp.length; t++) { dr = Math.max(dr, Math.abs(lp[t]! - ref[i]![t]!)); dg = Math.max(dg, Math.abs(lp[t]! - got[i]![t]!)); } console.log("truth vs ref", dr.toFixed(6), "truth vs batched", dg.toFixed(6)); });
+      }
       if (bad.length) console.log(JSON.stringify({ rep, par, ctxs, nbad: bad.length, first: bad.slice(0, 8), p: bad.slice(0, 3).map((i) => prompts[i]) }));
     }
   }

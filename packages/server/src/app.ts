@@ -1,10 +1,11 @@
-import { randomUUID } from "node:crypto";
+import { createServer, type RequestListener, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
 import pino, { type Logger } from "pino";
 import type { Event } from "@freshrec/core";
-import { Authenticator, type Principal } from "./auth.js";
+import { Authenticator } from "./auth.js";
 import { REPO_ROOT, type ServerConfig } from "./config.js";
-import { HttpError, notFound, rateLimited, toErrorAnswer } from "./errors.js";
+import { notFound } from "./errors.js";
+import { createFastLane } from "./fast-lane.js";
 import { JobRunner } from "./jobs.js";
 import { ServerMetrics } from "./metrics.js";
 import { ModelManager } from "./model-manager.js";
@@ -12,7 +13,8 @@ import { openApiDocument } from "./openapi.js";
 import type { LoadModel, RegistryPort, StorePort } from "./ports.js";
 import { Predictor } from "./predictor.js";
 import { RateLimiter } from "./rate-limit.js";
-import { checkBatchSize, routeSpecs, validate, type RouteSpec } from "./routes.js";
+import { rawQuery, RequestPipeline, type RequestState } from "./pipeline.js";
+import { routeSpecs } from "./routes.js";
 import type { ServiceContext } from "./service-context.js";
 
 export const SERVER_VERSION = "0.1.0";
@@ -29,23 +31,18 @@ export interface AppDeps {
 }
 
 export interface FreshrecApp {
+  /** Every route; on its own it serves without the fast lane (slower, same answers). */
   app: express.Express;
+  /** The request listener to serve with: the fast lane for plain GETs, express for the rest. */
+  handler: RequestListener;
+  /** An HTTP server on `handler`, listening. */
+  listen(port: number, host: string): Server;
   context: ServiceContext;
   log: Logger;
   /** Loads the active artefacts and starts following the registry; resolves when the first sync ends. */
   start(): Promise<void>;
   /** Stops jobs, disposes scorers, tables and models (after in-flight requests), closes the store. */
   close(): Promise<void>;
-}
-
-const REQUEST_ID = /^[\w.:-]{1,64}$/;
-
-interface Locals {
-  requestId: string;
-  startedAt: number;
-  route: string;
-  mode: string;
-  principal?: Principal;
 }
 
 /** Builds the express app around injected components (the real store, registry and model loader). */
@@ -122,90 +119,62 @@ export function createApp(deps: AppDeps): FreshrecApp {
     },
   };
 
-  const auth = new Authenticator(config.auth.keys, config.auth.enabled);
-  const limiter = new RateLimiter(config.limits.ratePerS, config.limits.burst);
   const specs = routeSpecs(config.limits.maxBatch);
   const openapi = openApiDocument(specs, { version: SERVER_VERSION });
+  const pipeline = new RequestPipeline({
+    auth: new Authenticator(config.auth.keys, config.auth.enabled),
+    limiter: new RateLimiter(config.limits.ratePerS, config.limits.burst),
+    metrics,
+    log,
+    context,
+    maxBatch: config.limits.maxBatch,
+  });
+  const routes = specs.map((spec) => pipeline.compile(spec));
 
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  app.set("query parser", "simple");
 
-  const locals = (res: Response) => res.locals as Locals;
-  const send = (res: Response, status: number, body: unknown) => {
-    const l = locals(res);
-    res.status(status).json(body);
-    metrics.requestSeconds.observe({ method: res.req.method, route: l.route, mode: l.mode, status }, (performance.now() - l.startedAt) / 1000);
-    // 503 (not ready) is an expected state, not a failure; other 5xx are logged with their cause by the error handler.
-    if (status >= 500 && status !== 503) log.error({ reqId: l.requestId, route: l.route, status }, "request failed");
-    else log.debug({ reqId: l.requestId, method: res.req.method, route: l.route, mode: l.mode, status, key: l.principal?.name, ms: performance.now() - l.startedAt }, "request");
-  };
-
+  const state = (res: Response) => (res.locals as { state: RequestState }).state;
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const given = req.headers["x-request-id"];
-    const requestId = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
-    res.setHeader("x-request-id", requestId);
-    Object.assign(res.locals, { requestId, startedAt: performance.now(), route: "unmatched", mode: "" } satisfies Locals);
+    res.locals.state = pipeline.begin(req, res);
     next();
   });
 
   const jsonBody = express.json({ limit: config.limits.bodyBytes });
-  for (const spec of specs) {
-    const where = `${spec.method.toUpperCase()} ${spec.path}`;
+  for (const route of routes) {
     // Auth and rate limit come before the body is read, so anonymous clients cannot make the server parse bodies.
     const gate: express.RequestHandler = (req, res, next) => {
-      const l = locals(res);
-      l.route = spec.path;
-      if (spec.scope) {
-        const principal = auth.identify(req.headers.authorization ?? (req.headers["x-api-key"] as string | undefined));
-        l.principal = principal;
-        Authenticator.require(principal, spec.scope);
-        const wait = limiter.take(config.auth.enabled ? principal.name : (req.socket.remoteAddress ?? "local"));
-        if (wait > 0) throw rateLimited(wait);
-      }
+      pipeline.authorize(route, req, state(res));
       next();
     };
-    const handle: express.RequestHandler = async (req, res) => {
-      const l = locals(res);
-      if (spec.path === "/v1/events") checkBatchSize(req.body, config.limits.maxBatch);
-      const input = {
-        params: validate(spec.params, req.params, where),
-        query: validate(spec.query, req.query, where),
-        body: validate(spec.body, req.body, where),
-        principal: l.principal ?? ANONYMOUS,
-        req,
-      };
-      const answer = await spec.handler(input, context);
-      if (answer.mode) l.mode = answer.mode;
-      send(res, answer.status ?? 200, answer.body);
-    };
-    const handlers = spec.body ? [gate, jsonBody, handle] : [gate, handle];
-    app[spec.method](spec.path, ...handlers);
+    const handle: express.RequestHandler = (req, res) => pipeline.run(route, state(res), { params: req.params, query: rawQuery(req.originalUrl), body: req.body }, res);
+    const handlers = route.spec.body ? [gate, jsonBody, handle] : [gate, handle];
+    app[route.spec.method](route.spec.path, ...handlers);
   }
 
   app.get("/metrics", async (_req, res) => {
-    locals(res).route = "/metrics";
+    state(res).route = "/metrics";
     res.setHeader("content-type", metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
   app.get("/openapi.json", (_req, res) => {
-    locals(res).route = "/openapi.json";
-    send(res, 200, openapi);
+    state(res).route = "/openapi.json";
+    pipeline.reply(res, state(res), 200, openapi);
   });
 
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`no route ${req.method} ${req.path}`)));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const l = locals(res);
-    const answer = toErrorAnswer(err, l.requestId);
-    if (answer.status >= 500 && !(err instanceof HttpError)) log.error({ err, reqId: l.requestId, route: l.route }, "unhandled error");
-    else log.debug({ reqId: l.requestId, route: l.route, code: answer.body.error.code }, "rejected request");
-    for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
-    send(res, answer.status, answer.body);
-  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => pipeline.fail(res, state(res), err));
+
+  const fastLane = createFastLane(routes, pipeline);
+  const handler: RequestListener = (req, res) => {
+    if (!fastLane(req, res)) app(req, res);
+  };
 
   return {
     app,
+    handler,
+    listen: (port, host) => createServer(handler).listen(port, host),
     context,
     log,
     async start() {
@@ -220,4 +189,3 @@ export function createApp(deps: AppDeps): FreshrecApp {
   };
 }
 
-const ANONYMOUS: Principal = { name: "anonymous", scopes: new Set() };

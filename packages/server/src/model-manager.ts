@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { FreshrecError, historyKey } from "@freshrec/core";
+import { FreshrecError, historyKey, type ClusterId } from "@freshrec/core";
 import { SwapSlot, type Lease } from "./swap-slot.js";
 import type { ActiveSetPort, ArtefactRecordPort, LoadModel, ModelPort, RegistryPort, ScorerPort, StorePort } from "./ports.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -31,11 +31,15 @@ export interface TableRow {
   probs: number[];
 }
 
-/** The active prediction table, held in memory as history key -> ranked clusters. */
+/**
+ * The active prediction table, held in memory as history key -> ranked clusters, with the cluster keywords
+ * of the world it was built for (clusters change only with a new world, which always brings a new table).
+ */
 export class ServingTable {
   constructor(
     readonly id: string,
     readonly rows: ReadonlyMap<string, TableRow>,
+    readonly keywords: ReadonlyMap<ClusterId, string[]>,
     readonly baseId: string | null,
     readonly adapterId: string | null,
     readonly snapshotId: string | null,
@@ -234,9 +238,10 @@ export class ModelManager {
         throw new FreshrecError("bad-table", `table '${tableId}' key '${row.key}' names a cluster outside the model's ${nClusters}`);
       rows.set(row.key, { clusters: Array.from(row.clusters), probs: Array.from(row.probs) });
     }
+    const keywords = new Map((await this.o.store.clusters()).map((c) => [c.id, c.keywords]));
     // Lineage as the refresh job records it: in the registry manifest, mirrored in the stored table's meta.
     const lineage = { ...stored.meta, ...(rec.manifest.lineage as Record<string, unknown> | undefined) };
-    void this.tables.swap(new ServingTable(rec.id, rows, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId)));
+    void this.tables.swap(new ServingTable(rec.id, rows, keywords, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId)));
     return `${rec.id} (${rows.size} keys)`;
   }
 

@@ -1,8 +1,10 @@
 import { advanceRecent, emptyRecent, type ClusterId } from "@freshrec/core";
 import type { Mode, NextInterestsAnswer } from "./api-schemas.js";
+import type { JsonText } from "./json-text.js";
 import type { ModelManager } from "./model-manager.js";
 import type { StorePort } from "./ports.js";
 import type { ServerMetrics } from "./metrics.js";
+import { RenderedTable } from "./rendered-table.js";
 import { notFound, notReady } from "./errors.js";
 
 export interface PredictorOptions {
@@ -20,70 +22,94 @@ export interface PredictorOptions {
 
 type UserState = { clusters: ClusterId[] } | null;
 
+/** An answer: table hits come pre-rendered as JSON text, live answers (and fallbacks) as objects. */
+export type Prediction = NextInterestsAnswer | JsonText;
+
 /** Answers next-interest questions in table or live mode, with lineage. */
 export class Predictor {
   private readonly users = new Map<string, { state: UserState; at: number }>();
-  private keywords: { generation: number; byId: Map<ClusterId, string[]> } | undefined;
+  /** Store reads in flight, one per user: a burst of requests for a user whose entry expired waits on one read. */
+  private readonly loading = new Map<string, Promise<UserState>>();
+  private rendered: RenderedTable | undefined;
 
   constructor(private readonly o: PredictorOptions) {}
 
-  async forUser(userId: string, k: number, mode: Mode): Promise<NextInterestsAnswer> {
-    const state = await this.userState(userId);
+  async forUser(userId: string, k: number, mode: Mode): Promise<Prediction> {
+    const cached = this.cachedUser(userId);
+    const state = cached !== undefined ? cached : await this.loadUser(userId);
     if (!state || state.clusters.length === 0) throw notFound(`unknown user '${userId}': no positive engagement stored`);
-    return { userId, ...(await this.answer(state.clusters, k, mode)) };
+    return this.answer(userId, state.clusters, k, mode);
   }
 
-  async forHistory(history: ClusterId[], k: number, mode: Mode): Promise<NextInterestsAnswer> {
-    return this.answer(history, k, mode);
+  forHistory(history: ClusterId[], k: number, mode: Mode): Promise<Prediction> {
+    return this.answer(undefined, history, k, mode);
   }
 
-  /** Drops cached state of users whose events were just ingested here. */
+  /** Drops cached state of users whose events were just ingested here (a read already in flight is not cached either). */
   invalidateUsers(userIds: Iterable<string>): void {
-    for (const id of userIds) this.users.delete(id);
+    for (const id of userIds) {
+      this.users.delete(id);
+      this.loading.delete(id);
+    }
   }
 
-  private async userState(userId: string): Promise<UserState> {
-    const now = performance.now();
+  /** The cached state while fresh (null: known to have no state); undefined when the store must be read. */
+  private cachedUser(userId: string): UserState | undefined {
     const hit = this.users.get(userId);
-    if (hit && now - hit.at < this.o.userCacheMs) return hit.state;
-    const stored = await this.o.store.userState(userId);
-    const state = stored ? { clusters: stored.clusters } : null;
-    this.users.delete(userId); // re-insert at the end: Map order is the eviction order
-    this.users.set(userId, { state, at: now });
-    if (this.users.size > this.o.userCacheSize) this.users.delete(this.users.keys().next().value!);
-    return state;
+    return hit && performance.now() - hit.at < this.o.userCacheMs ? hit.state : undefined;
   }
 
-  private async answer(rawHistory: ClusterId[], k: number, mode: Mode): Promise<Omit<NextInterestsAnswer, "userId">> {
+  private loadUser(userId: string): Promise<UserState> {
+    const inFlight = this.loading.get(userId);
+    if (inFlight) return inFlight;
+    const at = performance.now();
+    const load: Promise<UserState> = this.o.store.userState(userId).then(
+      (stored) => {
+        const state = stored ? { clusters: stored.clusters } : null;
+        // Cache only if no ingest invalidated this user while the read was in flight.
+        if (this.loading.get(userId) === load) {
+          this.loading.delete(userId);
+          this.users.delete(userId); // re-insert at the end: Map order is the eviction order
+          this.users.set(userId, { state, at });
+          if (this.users.size > this.o.userCacheSize) this.users.delete(this.users.keys().next().value!);
+        }
+        return state;
+      },
+      (err: unknown) => {
+        if (this.loading.get(userId) === load) this.loading.delete(userId);
+        throw err;
+      },
+    );
+    this.loading.set(userId, load);
+    return load;
+  }
+
+  private async answer(userId: string | undefined, rawHistory: ClusterId[], k: number, mode: Mode): Promise<Prediction> {
     const scorer = this.o.manager.scorers.value;
     const table = this.o.manager.tables.value;
     if (!scorer || !table) throw notReady("the server is still loading its model and table; see GET /readyz");
     const { k: historyLen, nClusters } = scorer.layout;
-    const keywords = await this.clusterKeywords();
+    const { keywords } = table;
     for (const c of rawHistory) {
       if (c >= nClusters || !keywords.has(c)) throw notFound(`unknown cluster ${c}: the model knows clusters 0..${nClusters - 1}`);
     }
     const history = recentDistinct(rawHistory, historyLen);
-    const describe = (clusterId: ClusterId, p: number) => ({ clusterId, p, keywords: keywords.get(clusterId) ?? [] });
+    const withUser = (answer: Omit<NextInterestsAnswer, "userId">): NextInterestsAnswer => (userId === undefined ? answer : { userId, ...answer });
 
     if (mode === "table") {
       const row = table.lookup(history);
       if (row) {
-        const interests = row.clusters.slice(0, k).map((c, i) => describe(c, row.probs[i]!));
-        return { history, interests, lineage: { baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, snapshotId: table.snapshotId, mode: "table" } };
+        if (this.rendered?.table !== table) this.rendered = new RenderedTable(table);
+        return this.rendered.answer(userId, history, row, k);
       }
       this.o.metrics.tableFallbacks.inc();
-      const live = await this.live(history, k, describe);
-      return { ...live, fallback: `history key '${history.join(",")}' is not in table '${table.id}'; scored live` };
+      const live = await this.live(history, k, keywords);
+      return withUser({ ...live, fallback: `history key '${history.join(",")}' is not in table '${table.id}'; scored live` });
     }
-    return this.live(history, k, describe);
+    return withUser(await this.live(history, k, keywords));
   }
 
-  private async live(
-    history: ClusterId[],
-    k: number,
-    describe: (c: ClusterId, p: number) => { clusterId: ClusterId; p: number; keywords: string[] },
-  ): Promise<Omit<NextInterestsAnswer, "userId">> {
+  private async live(history: ClusterId[], k: number, keywords: ReadonlyMap<ClusterId, string[]>): Promise<Omit<NextInterestsAnswer, "userId">> {
     const asOf = this.o.clock();
     // Pin the scorer for the whole request: a swap meanwhile disposes it only after this request is done.
     const lease = this.o.manager.scorers.acquire();
@@ -95,22 +121,12 @@ export class Predictor {
       const [dist = []] = await scorer.scoreNext([{ history, rag: rag.length > 0 ? rag : null }]);
       return {
         history,
-        interests: dist.slice(0, k).map((d) => describe(d.clusterId, d.p)),
+        interests: dist.slice(0, k).map((d) => ({ clusterId: d.clusterId, p: d.p, keywords: keywords.get(d.clusterId) ?? [] })),
         lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, mode: "live" },
       };
     } finally {
       lease.release();
     }
-  }
-
-  private async clusterKeywords(): Promise<Map<ClusterId, string[]>> {
-    // Clusters only change with a new world/bootstrap, which always comes with a new table: reload on table swaps.
-    const generation = this.o.manager.tables.generation;
-    if (this.keywords?.generation !== generation) {
-      const clusters = await this.o.store.clusters();
-      this.keywords = { generation, byId: new Map(clusters.map((c) => [c.id, c.keywords])) };
-    }
-    return this.keywords.byId;
   }
 }
 

@@ -1,4 +1,3 @@
-import type { Request } from "express";
 import { z } from "zod";
 import { FreshrecError, parseOrThrow, type Event } from "@freshrec/core";
 import {
@@ -15,13 +14,17 @@ import {
   RollbackBodySchema,
   UserParamsSchema,
   eventsBatchSchema,
+  type Mode,
+  type NextInterestsAnswer,
 } from "./api-schemas.js";
 import type { Principal, Scope } from "./auth.js";
 import { conflict, notFound, tooLarge } from "./errors.js";
+import { JsonText } from "./json-text.js";
 import type { ServiceContext } from "./service-context.js";
 
 export interface RouteAnswer {
   status?: number;
+  /** An object to serialise, or JsonText rendered ahead of time. */
   body: unknown;
   /** Serving mode for the latency histogram label. */
   mode?: string;
@@ -41,7 +44,7 @@ export interface RouteSpec {
   response: z.ZodType;
   /** Status of a successful answer (default 200). */
   okStatus?: number;
-  handler(input: { params: any; query: any; body: any; principal: Principal; req: Request }, ctx: ServiceContext): Promise<RouteAnswer>;
+  handler(input: { params: any; query: any; body: any; principal: Principal }, ctx: ServiceContext): Promise<RouteAnswer>;
 }
 
 const ClusterParamsSchema = z.object({ clusterId: z.coerce.number().int().nonnegative() });
@@ -77,7 +80,7 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
       response: NextInterestsAnswerSchema,
       async handler({ params, query }, ctx) {
         const answer = await ctx.predictor.forUser(params.userId, query.k, query.mode);
-        return { body: answer, mode: answer.fallback ? "table_fallback" : query.mode };
+        return { body: answer, mode: servedMode(answer, query.mode) };
       },
     },
     {
@@ -89,7 +92,7 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
       response: NextInterestsAnswerSchema,
       async handler({ body }, ctx) {
         const answer = await ctx.predictor.forHistory(body.history, body.k, body.mode);
-        return { body: answer, mode: answer.fallback ? "table_fallback" : body.mode };
+        return { body: answer, mode: servedMode(answer, body.mode) };
       },
     },
     {
@@ -201,6 +204,11 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
       },
     },
   ];
+}
+
+/** The latency label: the mode asked for, or table_fallback when a table request was scored live (table hits are pre-rendered). */
+function servedMode(answer: NextInterestsAnswer | JsonText, asked: Mode): string {
+  return !(answer instanceof JsonText) && answer.fallback ? "table_fallback" : asked;
 }
 
 /** Registry refusals (gate failed, nothing to roll back to, ...) are conflicts with the registry's state. */

@@ -27,7 +27,7 @@ export async function startServer(config: ServerConfig, opts: { clock?: () => nu
   const store = await openStore(config.storeUri);
   const registry = openRegistry(config.modelsDir);
   const app = createApp({ config, store, registry, loadModel: loadClusterModel, log, clock: opts.clock });
-  const http = app.app.listen(config.port, config.host);
+  const http = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     http.once("listening", resolve);
     http.once("error", reject);

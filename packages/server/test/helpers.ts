@@ -36,7 +36,7 @@ export async function startHarness(overrides: Partial<ServerConfigInput> = {}): 
   const registry = openRegistry(config.modelsDir);
   const app = createApp({ config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }) });
   await app.start();
-  const server: Server = app.app.listen(0, "127.0.0.1");
+  const server: Server = app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -30,7 +30,7 @@ describe("serving a real model", () => {
     });
     app = createApp({ config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
     await app.start();
-    server = app.app.listen(0, "127.0.0.1");
+    server = app.listen(0, "127.0.0.1");
     await new Promise((r) => server.once("listening", r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }, 900_000);

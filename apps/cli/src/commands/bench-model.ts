@@ -1,7 +1,7 @@
 /**
  * `freshrec bench model`: trains a default-size model on a synthetic world, then runs a list of measurements
  * whose figures merge into one JSON object (the last stdout line). Training measurements (trainer-bridge) and
- * scoring measurements (scorer) each append to MEASUREMENTS; every figure sits next to its same-run baseline.
+ * scoring measurements (scorer) each have a list (`--only` picks them); every figure sits next to its same-run baseline.
  */
 import { parseArgs } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -175,36 +175,55 @@ async function llamaOptSpeed(m: BenchModels): Promise<Figures> {
   };
 }
 
-const MEASUREMENTS: Measurement[] = [nativeTrainingSpeed, llamaOptSpeed, singlePromptLatency, bulkThroughput, parity];
+const TRAINING: Measurement[] = [nativeTrainingSpeed, llamaOptSpeed];
+const SCORING: Measurement[] = [singlePromptLatency, bulkThroughput, parity];
+const ONLY = { all: [...TRAINING, ...SCORING], training: TRAINING, scoring: SCORING } as const;
 
-async function trainModels(dir: string, threads: number, report: ProgressFn): Promise<Omit<BenchModels, "report">> {
-  const train = syntheticPrompts(LORA_EXAMPLES, 1);
+/**
+ * `scoringOnly`: scoring speed does not depend on how well the model learned, so a short training run (a slice of
+ * the examples, one epoch each) gives the same default-size base and adapter in a fraction of the time.
+ */
+async function trainModels(dir: string, threads: number, report: ProgressFn, scoringOnly: boolean): Promise<Omit<BenchModels, "report">> {
+  const train = syntheticPrompts(scoringOnly ? 4_000 : LORA_EXAMPLES, 1);
   const f32 = join(dir, "base.f32.gguf");
   const q8 = join(dir, "base.q8.gguf");
   const adapter = join(dir, "adapter.gguf");
   const trainExamples = examplesOf(train, 0);
-  const base = await pretrain({ layout: LAYOUT, modelId: "bench-base", outF32: f32, outQ8: q8, size: DEFAULT_MODEL_SIZE, examples: trainExamples, epochs: 2, seed: 1, threads, onProgress: report });
-  const lora = await trainLora({ base: f32, out: adapter, adapterId: "bench-adapter", examples: examplesOf(train, 5), valExamples: examplesOf(syntheticPrompts(2000, 3), 5), epochs: LORA_EPOCHS, patience: LORA_EPOCHS, seed: 1, threads, onProgress: report });
+  const epochs = scoringOnly ? 1 : LORA_EPOCHS;
+  const base = await pretrain({ layout: LAYOUT, modelId: "bench-base", outF32: f32, outQ8: q8, size: DEFAULT_MODEL_SIZE, examples: trainExamples, epochs: scoringOnly ? 1 : 2, seed: 1, threads, onProgress: report });
+  const lora = await trainLora({ base: f32, out: adapter, adapterId: "bench-adapter", examples: examplesOf(train, 5), valExamples: examplesOf(syntheticPrompts(2000, 3), 5), epochs, patience: epochs, seed: 1, threads, onProgress: report });
   return { f32, q8, adapter, prompts: syntheticPrompts(8000, 2), pretrainMetrics: base.metrics, loraMetrics: lora.metrics, trainExamples, threads };
 }
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false }, "train-threads": { type: "string", default: "1" } },
+    options: {
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+      "train-threads": { type: "string", default: "1" },
+      only: { type: "string", default: "all" },
+    },
   });
   if (values.help) {
-    console.log("usage: freshrec bench model [--json] [--train-threads N]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.\n--train-threads defaults to 1: ggml's spinning thread barrier makes 2 threads ~15x slower on a busy 2-core machine.");
+    console.log(
+      "usage: freshrec bench model [--json] [--train-threads N] [--only all|training|scoring]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.\n" +
+        "--train-threads defaults to 1: ggml's spinning thread barrier makes 2 threads ~15x slower on a busy 2-core machine.\n" +
+        "--only scoring trains a short run (scoring speed does not depend on model quality) and measures scoring and parity only.",
+    );
     return 0;
   }
+  const only = values.only;
+  if (!(only in ONLY)) throw new ValidationError("--only", [{ path: "", message: "must be all, training or scoring", value: only }]);
+  const measurements = ONLY[only as keyof typeof ONLY];
   const progress = terminalProgress();
   const dir = await mkdtemp(join(tmpdir(), "freshrec-bench-model-"));
   try {
     const threads = Number(values["train-threads"]);
     if (!Number.isInteger(threads) || threads < 1) throw new ValidationError("--train-threads", [{ path: "", message: "must be a positive integer", value: values["train-threads"] }]);
-    const models = { ...(await trainModels(dir, threads, progress.report)), report: progress.report };
+    const models = { ...(await trainModels(dir, threads, progress.report, only === "scoring")), report: progress.report };
     const figures: Figures = {};
-    for (const measure of MEASUREMENTS) Object.assign(figures, await measure(models));
+    for (const measure of measurements) Object.assign(figures, await measure(models));
     progress.done();
     if (!values.json) for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(44)} ${v}`);
     console.log(JSON.stringify(figures));

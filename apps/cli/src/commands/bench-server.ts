@@ -23,6 +23,7 @@ adapter every 2 s throughout the two served phases. The last stdout line is one 
   --connections N            concurrent keep-alive connections (default 32)
   --max-requests N           cap per phase (default 400000)
   --swap-ms MS               adapter swap period (default 2000)
+  --cpu-prof DIR             write a V8 CPU profile of the server process into DIR (node --cpu-prof)
   --json                     only the JSON line on stdout`;
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -74,6 +75,7 @@ export async function run(args: string[]): Promise<number> {
       connections: { type: "string", default: "32" },
       "max-requests": { type: "string", default: "400000" },
       "swap-ms": { type: "string", default: "2000" },
+      "cpu-prof": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -99,7 +101,7 @@ export async function run(args: string[]): Promise<number> {
     say(`starting the server on ${url} (store ${storeUri})`);
     const server = spawn(
       process.execPath,
-      ["--import", "tsx", MAIN, "serve", "--no-simulate", "--size", "tiny", "--store", storeUri, "--models", modelsDir, "--port", String(port), "--log-level", "warn"],
+      [...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : []), "--import", "tsx", MAIN, "serve", "--no-simulate", "--size", "tiny", "--store", storeUri, "--models", modelsDir, "--port", String(port), "--log-level", "warn"],
       { env: { ...process.env, FRESHREC_API_KEYS: `bench=${key}:admin` }, stdio: ["ignore", "ignore", values.json ? "ignore" : "inherit"] },
     );
     children.push(server);

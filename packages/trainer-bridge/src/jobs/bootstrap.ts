@@ -25,7 +25,7 @@ export async function pretrainBase(ctx: JobContext): Promise<ArtefactRecord> {
   const { id, dir } = ctx.registry.stage("base");
   const trained = await timed(() =>
     ctx.trainer.pretrainBase({
-      examples: tokenExamples(set, layout),
+      ...tokenExamples(set, layout),
       layout,
       outDir: dir,
       modelId: id,

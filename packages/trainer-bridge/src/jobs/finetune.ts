@@ -51,7 +51,7 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
   writeTrainingJsonl(examplesJsonl, set, layout);
   const trained = await timed(() =>
     ctx.trainer.trainAdapter({
-      examples: tokenExamples(set, layout),
+      ...tokenExamples(set, layout),
       examplesJsonl,
       layout,
       basePath: trainPath,

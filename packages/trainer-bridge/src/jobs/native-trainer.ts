@@ -1,12 +1,15 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pretrain, trainLora, type LoraOptions, type ModelSize, type TrainSettings } from "../native/trainer.js";
-import type { Trainer } from "./ports.js";
+import type { PretrainInput, Trainer } from "./ports.js";
 
 /** Pretrain hyperparameters: the native trainer's settings plus the model size. */
 export type NativePretrainHyper = TrainSettings & { size?: Partial<ModelSize> };
 /** LoRA hyperparameters: the native trainer's settings plus rank, alpha and target tensors. */
 export type NativeLoraHyper = TrainSettings & Pick<LoraOptions, "rank" | "alpha" | "targets">;
+
+/** An empty val split falls back to the trainer's own random split (valFraction). */
+const valOf = (val: PretrainInput["valExamples"]) => (val.length > 0 ? { valExamples: val } : {});
 
 /** The built-in backend: the ggml trainer (packages/trainer-bridge/src/native). Bases come out as F32 + Q8_0. */
 export function nativeTrainer(): Trainer {
@@ -21,6 +24,7 @@ export function nativeTrainer(): Trainer {
         ...settings,
         ...(size ? { size } : {}),
         examples: i.examples,
+        ...valOf(i.valExamples),
         layout: i.layout,
         modelId: i.modelId,
         outF32,
@@ -37,6 +41,7 @@ export function nativeTrainer(): Trainer {
         seed: i.seed,
         ...(i.hyper as NativeLoraHyper),
         examples: i.examples,
+        ...valOf(i.valExamples),
         base: i.basePath,
         out: i.outPath,
         adapterId: i.adapterId,

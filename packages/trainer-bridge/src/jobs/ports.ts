@@ -10,6 +10,8 @@ export interface TokenExample {
 
 export interface PretrainInput {
   examples: TokenExample[];
+  /** Early-stopping examples (the training set's val split); trainers without early stopping may ignore them. */
+  valExamples: TokenExample[];
   layout: LayoutParams;
   /** Folder to write into; the trainer names the files. */
   outDir: string;
@@ -22,6 +24,8 @@ export interface PretrainInput {
 
 export interface AdapterInput {
   examples: TokenExample[];
+  /** Early-stopping examples (the training set's val split). */
+  valExamples: TokenExample[];
   /** JSONL of the training set (see external/README.md), for backends that read files. */
   examplesJsonl: string;
   layout: LayoutParams;

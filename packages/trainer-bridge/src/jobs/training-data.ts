@@ -23,7 +23,11 @@ export async function trainingSetFor(ctx: JobContext, window: { start: number; e
   });
 }
 
-export const tokenExamples = (set: TrainingSet, layout: LayoutParams): TokenExample[] => set.train.map((e) => exampleTokens(e, layout));
+/** Train and early-stopping examples as token ids. */
+export const tokenExamples = (set: TrainingSet, layout: LayoutParams): { examples: TokenExample[]; valExamples: TokenExample[] } => ({
+  examples: set.train.map((e) => exampleTokens(e, layout)),
+  valExamples: set.val.map((e) => exampleTokens(e, layout)),
+});
 
 /**
  * The training set as JSON lines, one example per line (the external trainer contract, external/README.md):

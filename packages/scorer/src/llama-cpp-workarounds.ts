@@ -1,3 +1,8 @@
+/**
+ * Workarounds for bugs of the llama.cpp (v0.4.0, inside node-llama-cpp 3.21.1) that the scorer runs on. They made
+ * batched scoring (parallel > 1) return batch-dependent, uniform-looking or NaN distributions; test/batching.test.ts
+ * scores the same prompts one at a time and in many batch compositions and fails without them.
+ */
 import { GgmlType } from "node-llama-cpp";
 import type { ModelFileInfo } from "./metadata.js";
 

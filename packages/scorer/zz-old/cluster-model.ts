@@ -1,0 +1,157 @@
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { promptLength, type LayoutParams } from "@freshrec/core";
+import { ModelFileError, ScorerDisposedError, StaleAdapterError } from "./errors.js";
+import { readAdapterMetadata, readGgufMetadata, type ModelFileInfo } from "./metadata.js";
+import { PooledScorer, type Scorer } from "./scorer.js";
+
+export interface ScorerOptions {
+  adapterPath?: string;
+  /** llama.cpp adapter scale (effective scale = scale * alpha / rank). Default 1. */
+  adapterScale?: number;
+  /** Id reported as Scorer.adapterId; defaults to the adapter's freshrec.adapter_id, else its file name. */
+  adapterId?: string;
+  /** Sequences per context, decoded together in one batch. Default 16. */
+  parallel?: number;
+  /** Contexts, each decoding on its own `threads` threads; use one per core for bulk scoring. Default 1. */
+  contexts?: number;
+  /**
+   * true: F32 KV cache and plain attention, numerically faithful to the trainer's forward pass (parity tests).
+   * false (default): F16 KV cache with flash attention, about twice as fast; differs from exact by ~1e-3 in log-prob.
+   */
+  exact?: boolean;
+}
+
+export interface ClusterModel {
+  readonly modelId: string;
+  readonly path: string;
+  readonly layout: LayoutParams;
+  readonly trainedWindow?: { start: number; end: number };
+  /**
+   * Distinct adapter files llama.cpp holds for this model. node-llama-cpp caches adapters by path until the
+   * model is disposed (each costs its size in memory and a rewritten file keeps serving the old copy), so a
+   * long-running server should write each adapter to a new path and reload the model once this grows.
+   */
+  readonly adapterLoads: number;
+  /** A scorer with `contexts` x `parallel` sequences (+ adapter), warmed before it resolves. */
+  createScorer(opts?: ScorerOptions): Promise<Scorer>;
+  /** Disposes every scorer created from this model (waiting for their in-flight prompts), then the model. */
+  dispose(): Promise<void>;
+}
+
+let llamaPromise: Promise<Llama> | null = null;
+/** One llama.cpp instance per process, prebuilt binaries only; maxThreads 0 makes each context use exactly the threads it asks for. */
+function llama(): Promise<Llama> {
+  llamaPromise ??= getLlama({ build: "never", gpu: false, maxThreads: 0, logLevel: LlamaLogLevel.error });
+  return llamaPromise;
+}
+
+class LoadedClusterModel implements ClusterModel {
+  /** Resolved adapter path -> the file's identity when llama.cpp first loaded it. */
+  private readonly adapters = new Map<string, string>();
+  private readonly scorers = new Set<Scorer>();
+  private disposed = false;
+
+  constructor(
+    private readonly info: ModelFileInfo,
+    private readonly model: LlamaModel,
+    private readonly threads: number,
+  ) {}
+
+  get modelId() {
+    return this.info.modelId;
+  }
+  get path() {
+    return this.info.path;
+  }
+  get layout() {
+    return this.info.layout;
+  }
+  get trainedWindow() {
+    return this.info.trainedWindow;
+  }
+  get adapterLoads() {
+    return this.adapters.size;
+  }
+
+  async createScorer(opts: ScorerOptions = {}): Promise<Scorer> {
+    if (this.disposed) throw new ScorerDisposedError(`model ${this.info.modelId}`);
+    const { parallel = 16, contexts = 1, exact = false } = opts;
+    let adapterId: string | null = null;
+    let lora: { adapters: Array<{ filePath: string; scale: number }> } | undefined;
+    if (opts.adapterPath !== undefined) {
+      const path = resolve(opts.adapterPath);
+      const adapter = await readAdapterMetadata(path, this.info);
+      await this.checkNotStale(path);
+      adapterId = opts.adapterId ?? adapter.adapterId;
+      lora = { adapters: [{ filePath: path, scale: opts.adapterScale ?? 1 }] };
+    }
+    const kv = exact ? "F32" : "F16";
+    // node-llama-cpp keeps one cell free per sequence; a prompt that fills the context would trigger a context shift.
+    const cells = promptLength(this.info.layout) + 1;
+    const created: LlamaContext[] = [];
+    try {
+      for (let i = 0; i < contexts; i++)
+        created.push(
+          await this.model.createContext({
+            sequences: parallel,
+            contextSize: cells,
+            batchSize: parallel * cells,
+            threads: this.threads,
+            flashAttention: !exact,
+            experimentalKvCacheKeyType: kv,
+            experimentalKvCacheValueType: kv,
+            ...(lora ? { lora } : {}),
+          }),
+        );
+    } catch (err) {
+      await Promise.all(created.map((c) => c.dispose()));
+      if (lora) throw new ModelFileError(lora.adapters[0]!.filePath, "adapter", `llama.cpp could not load it (${(err as Error).message})`, { cause: err });
+      throw err;
+    }
+    const scorer = new PooledScorer(this.info.modelId, adapterId, this.info.layout, created);
+    await scorer.warm();
+    this.scorers.add(scorer);
+    return {
+      baseId: scorer.baseId,
+      adapterId: scorer.adapterId,
+      scoreNext: (p) => scorer.scoreNext(p),
+      tokenLogProbs: (p) => scorer.tokenLogProbs(p),
+      dispose: async () => {
+        this.scorers.delete(scorer);
+        await scorer.dispose();
+      },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await Promise.all([...this.scorers].map((s) => s.dispose()));
+    this.scorers.clear();
+    await this.model.dispose();
+  }
+
+  /** Refuses a path whose file changed since llama.cpp cached it (see StaleAdapterError). */
+  private async checkNotStale(path: string): Promise<void> {
+    const s = await stat(path);
+    const identity = `${s.size}:${s.mtimeMs}:${s.ino}`;
+    const seen = this.adapters.get(path);
+    if (seen !== undefined && seen !== identity) throw new StaleAdapterError(path);
+    this.adapters.set(path, identity);
+  }
+}
+
+/** Loads a freshrec base model (validated header first, so a wrong file fails with a typed error, not a llama.cpp abort). */
+export async function loadClusterModel(opts: { path: string; threads?: number }): Promise<ClusterModel> {
+  const path = resolve(opts.path);
+  const info = await readGgufMetadata(path);
+  let model: LlamaModel;
+  try {
+    model = await (await llama()).loadModel({ modelPath: path });
+  } catch (err) {
+    throw new ModelFileError(path, "model", `llama.cpp could not load it (${(err as Error).message})`, { cause: err });
+  }
+  return new LoadedClusterModel(info, model, opts.threads ?? 1);
+}
