@@ -48,18 +48,6 @@ describe("scorer", () => {
     await scorer.dispose();
   });
 
-  it("gives the same answers batched across sequences and contexts as one prompt at a time", async () => {
-    const prompts = randomPrompts(40, 3);
-    const single = await model.createScorer({ parallel: 1, exact: true });
-    const one: number[][] = [];
-    for (const p of prompts) one.push(Array.from((await single.tokenLogProbs([p]))[0]!));
-    const bulk = await model.createScorer({ parallel: 8, contexts: 2, exact: true });
-    // Two concurrent calls share the pool.
-    const [a, b] = await Promise.all([bulk.tokenLogProbs(prompts.slice(0, 20)), bulk.tokenLogProbs(prompts.slice(20))]);
-    [...a, ...b].forEach((lp, i) => lp.forEach((v, t) => expect(Math.abs(v - one[i]![t]!)).toBeLessThan(1e-5)));
-    await Promise.all([single.dispose(), bulk.dispose()]);
-  });
-
   it("rejects prompts with clusters outside the vocabulary, naming them", async () => {
     const scorer = await model.createScorer({ parallel: 2 });
     await expect(scorer.scoreNext([{ history: [1, 99], rag: null }])).rejects.toThrow(/cluster 99 is not in the model's vocabulary of 24/);

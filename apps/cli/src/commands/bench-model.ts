@@ -63,13 +63,16 @@ async function singlePromptLatency(m: BenchModels): Promise<Figures> {
   return { score_p50_ms: round(percentile(times, 0.5)), score_p99_ms: round(percentile(times, 0.99)) };
 }
 
-async function promptsPerSecond(model: ClusterModel, prompts: Prompt[], opts: Parameters<ClusterModel["createScorer"]>[0]): Promise<number> {
+/** Prompts per second of wall time, and CPU microseconds per prompt (all threads; steadier than wall time on a shared machine). */
+async function promptsPerSecond(model: ClusterModel, prompts: Prompt[], opts: Parameters<ClusterModel["createScorer"]>[0]): Promise<[number, number]> {
   const scorer = await model.createScorer(opts);
   const t = performance.now();
+  const cpu = process.cpuUsage();
   await scorer.scoreNext(prompts);
   const rate = prompts.length / ((performance.now() - t) / 1000);
+  const used = process.cpuUsage(cpu);
   await scorer.dispose();
-  return round(rate, 0);
+  return [round(rate, 0), round((used.user + used.system) / prompts.length, 0)];
 }
 
 /**
@@ -79,11 +82,11 @@ async function promptsPerSecond(model: ClusterModel, prompts: Prompt[], opts: Pa
 async function bulkThroughput(m: BenchModels): Promise<Figures> {
   const model = await loadClusterModel({ path: m.q8, threads: 1 });
   m.report({ phase: "score: bulk", done: 0, total: 3 });
-  const bulk = await promptsPerSecond(model, m.prompts, { adapterPath: m.adapter, parallel: 32, contexts: 2 });
+  const [bulk, bulkCpu] = await promptsPerSecond(model, m.prompts, { adapterPath: m.adapter, parallel: 32, contexts: 2 });
   m.report({ phase: "score: bulk", done: 1, total: 3 });
-  const oneContext = await promptsPerSecond(model, m.prompts.slice(0, 4000), { adapterPath: m.adapter, parallel: 32, contexts: 1 });
+  const [oneContext] = await promptsPerSecond(model, m.prompts.slice(0, 4000), { adapterPath: m.adapter, parallel: 32, contexts: 1 });
   m.report({ phase: "score: bulk", done: 2, total: 3 });
-  const sequential = await promptsPerSecond(model, m.prompts.slice(0, 1000), { adapterPath: m.adapter, parallel: 1 });
+  const [sequential, sequentialCpu] = await promptsPerSecond(model, m.prompts.slice(0, 1000), { adapterPath: m.adapter, parallel: 1 });
   const naive = m.prompts.slice(0, 100);
   const t = performance.now();
   for (const p of naive) {
@@ -95,8 +98,10 @@ async function bulkThroughput(m: BenchModels): Promise<Figures> {
   await model.dispose();
   return {
     bulk_prompts_per_s: bulk,
+    bulk_cpu_us_per_prompt: bulkCpu,
     bulk_one_context_prompts_per_s: oneContext,
     baseline_sequential_prompts_per_s: sequential,
+    baseline_sequential_cpu_us_per_prompt: sequentialCpu,
     baseline_context_per_prompt_prompts_per_s: round(naiveRate, 0),
   };
 }
