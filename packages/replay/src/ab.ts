@@ -161,7 +161,8 @@ export class ServerAb {
       difference: { treatment: t, control: c, value: d.mean, ci: [d.lo, d.hi] },
       users: this.users.size,
       requests: this.outcomes.reduce((s, v) => s + v.length, 0),
-      via: `freshrec HTTP server (POST /v1/next-interests, table mode, top-1), one per arm on 127.0.0.1; ${this.swapWaits} requests waited for a hot swap`,
+      via: "freshrec HTTP server (POST /v1/next-interests, table mode, top-1), one per arm on 127.0.0.1",
+      hotSwapWaits: this.swapWaits,
     };
   }
 

@@ -77,6 +77,7 @@ export type ReplayModelSize = keyof typeof REPLAY_MODEL_SIZES;
 
 export interface ReplayModelOptions {
   size: ReplayModelSize;
+  /** Most epochs; early stopping and the loop's example budget usually end training sooner. */
   pretrainEpochs: number;
   loraEpochs: number;
   /** Trainer threads (the machine has 2 cores). */
@@ -84,7 +85,7 @@ export interface ReplayModelOptions {
 }
 
 /** What `freshrec replay` trains unless told otherwise: sized so the MovieLens replay of all strategies fits 15 minutes on 2 cores. */
-export const DEFAULT_REPLAY_MODEL: ReplayModelOptions = { size: "small", pretrainEpochs: 3, loraEpochs: 2, threads: 2 };
+export const DEFAULT_REPLAY_MODEL: ReplayModelOptions = { size: "small", pretrainEpochs: 20, loraEpochs: 10, threads: 2 };
 
 /** Update-loop settings (pretrain / lora hyperparameters) for a model size and epoch budget. */
 export function modelLoop(m: ReplayModelOptions): Record<string, unknown> {

@@ -55,6 +55,8 @@ export const AbResultSchema = z.object({
   users: z.number().int(),
   requests: z.number().int(),
   via: z.string(),
+  /** Requests that found their arm's server still swapping to the strategy's table and waited: depends on timing. */
+  hotSwapWaits: z.number().int(),
 });
 export type AbResult = z.infer<typeof AbResultSchema>;
 
@@ -85,8 +87,8 @@ export const ResultsSchema = z.object({
 });
 export type Results = z.infer<typeof ResultsSchema>;
 
-/** Keys that hold measured times; everything else in results.json is a pure function of data, options and seed. */
-export const TIMING_KEYS = ["train_cpu_s", "refresh_s", "timings"] as const;
+/** Keys that hold measured times or timing-dependent counts; everything else in results.json is a pure function of data, options and seed. */
+export const TIMING_KEYS = ["train_cpu_s", "refresh_s", "timings", "hotSwapWaits"] as const;
 
 /** Fields of an update entry that hold artefact ids (made of the wall clock and random bytes by the registry). */
 const ID_KEYS = ["candidate", "table", "base", "adapter", "snapshot"] as const;

@@ -58,6 +58,7 @@ describe("findings", () => {
       users: 10,
       requests: 20,
       via: "test",
+      hotSwapWaits: 0,
     });
     expect(findings(s)[0]).toMatch(/^The best model strategy beats every baseline: hybrid beats popularity/);
     expect(findings(s, ab(0.01, 0.03)).at(-1)).toMatch(/significant at 95 %\.$/);

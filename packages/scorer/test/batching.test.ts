@@ -106,18 +106,20 @@ describe("batched scoring equals one prompt at a time", () => {
     return out;
   }
 
+  // Q8_0 matrix products take another CPU kernel (AMX / repacked int8) once a batch holds enough rows, which
+  // rounds differently: batch shape moves Q8_0 answers by up to ~3e-4. The races this guards against moved them by ~10.
   const cases = [
-    { name: "F32 base + adapter", base: (t: TinyModels) => t.f32, adapter: (t: TinyModels) => t.adapter },
-    { name: "Q8_0 base + adapter", base: (t: TinyModels) => t.q8, adapter: (t: TinyModels) => t.adapter },
-    { name: "Q8_0 base with n_embd 32 (llama.cpp's AMX Q8_0 bug) + adapter", base: (t: TinyModels) => t.narrowQ8, adapter: (t: TinyModels) => t.otherAdapter },
+    { name: "F32 base + adapter", bound: 1e-5, base: (t: TinyModels) => t.f32, adapter: (t: TinyModels) => t.adapter },
+    { name: "Q8_0 base + adapter", bound: 1e-3, base: (t: TinyModels) => t.q8, adapter: (t: TinyModels) => t.adapter },
+    { name: "Q8_0 base with n_embd 32 (llama.cpp's AMX Q8_0 bug) + adapter", bound: 1e-3, base: (t: TinyModels) => t.narrowQ8, adapter: (t: TinyModels) => t.otherAdapter },
   ];
 
   for (const c of cases) {
-    it(`${c.name}, exact: every distribution proper, and equal within 1e-5 across 8-32 sequences, 1-2 contexts, orders and call splits`, async () => {
+    it(`${c.name}, exact: every distribution proper, and equal within ${c.bound} across 8-32 sequences, 1-2 contexts, orders and call splits`, async () => {
       const model = models.get(c.base(m))!;
       const opts = { exact: true, adapterPath: c.adapter(m) };
       const reference = await oneAtATime(model, opts);
-      for (const run of await batchedRuns(model, opts)) expect(maxDiff(reference, run, prompts)).toBeLessThanOrEqual(1e-5);
+      for (const run of await batchedRuns(model, opts)) expect(maxDiff(reference, run, prompts)).toBeLessThanOrEqual(c.bound);
     }, 120_000);
   }
 
