@@ -26,12 +26,14 @@ async function shuffledLabelCandidate(ctx: JobContext): Promise<ArtefactRecord> 
   const set = await trainingSetFor(ctx, window, layout);
   expect(set.manifest.id).toBe(first.manifest.trainingSetId); // same data, rebuilt deterministically
   const rng = mulberry32(99);
-  const labels = set.train.map((e) => e.next);
+  // Train and early-stopping examples alike: a bad training set is bad throughout.
+  const labels = [...set.train, ...set.val].map((e) => e.next);
   for (let i = labels.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
     [labels[i], labels[j]] = [labels[j]!, labels[i]!];
   }
-  const shuffled = { ...set, train: set.train.map((e, i) => ({ ...e, next: labels[i]! })) };
+  const n = set.train.length;
+  const shuffled = { ...set, train: set.train.map((e, i) => ({ ...e, next: labels[i]! })), val: set.val.map((e, i) => ({ ...e, next: labels[n + i]! })) };
   return trainCandidateAdapter({ ...ctx, by: "test:shuffled-labels" }, shuffled, { warmStart: false });
 }
 

@@ -29,11 +29,8 @@ export const LoopConfigSchema = z.object({
   ragWindowDays: z.number().positive().default(14),
   /** Clusters stored per table row. */
   tableTopN: z.number().int().positive().default(10),
-  /**
-   * Sequences per scoring context. 1 because the scorer's batched sequences (parallel > 1) currently return
-   * batch-dependent distributions (some uniform); one at a time matches single-prompt scoring exactly.
-   */
-  scoreParallel: z.number().int().positive().default(1),
+  /** Sequences per scoring context: prompts of one scoreNext call are decoded together across them. */
+  scoreParallel: z.number().int().positive().default(16),
   /** Prompts per scoreNext call. */
   scoreBatch: z.number().int().positive().default(256),
   warmStart: z.boolean().default(true),

@@ -3,10 +3,34 @@ import { join } from "node:path";
 import { pretrain, trainLora, type LoraOptions, type ModelSize, type TrainSettings } from "../native/trainer.js";
 import type { PretrainInput, Trainer } from "./ports.js";
 
+/**
+ * Epoch budget shared by both jobs: `epochs` is the most, early stopping (`patience`) usually ends sooner, and
+ * `exampleBudget` cuts the epochs of a large set to about that many example passes (at least one epoch), so a
+ * small window gets enough steps to learn and a large one stays fast.
+ */
+export interface EpochBudget {
+  exampleBudget?: number;
+}
 /** Pretrain hyperparameters: the native trainer's settings plus the model size. */
-export type NativePretrainHyper = TrainSettings & { size?: Partial<ModelSize> };
+export type NativePretrainHyper = TrainSettings & EpochBudget & { size?: Partial<ModelSize> };
 /** LoRA hyperparameters: the native trainer's settings plus rank, alpha and target tensors. */
-export type NativeLoraHyper = TrainSettings & Pick<LoraOptions, "rank" | "alpha" | "targets">;
+export type NativeLoraHyper = TrainSettings & EpochBudget & Pick<LoraOptions, "rank" | "alpha" | "targets">;
+
+/**
+ * The loop's defaults, measured on the tiny synthetic world and MovieLens (MODEL.md, "Training in the loop"):
+ * many short epochs ended by early stopping on the set's val split, larger batches and a higher lr than the
+ * binary's standalone defaults (3 epochs of batch 32 were ~60 steps on a small window: an untrained model).
+ */
+export const LOOP_PRETRAIN_DEFAULTS: NativePretrainHyper = { epochs: 20, patience: 2, batch: 64, lr: 3e-3, exampleBudget: 200_000 };
+export const LOOP_LORA_DEFAULTS: NativeLoraHyper = { epochs: 10, patience: 2, batch: 64, lr: 5e-3, rank: 8, alpha: 16, exampleBudget: 100_000 };
+
+/** Settings for the binary: defaults, then the caller's, with the epoch count cut to the example budget. */
+function settingsFor<T extends TrainSettings & EpochBudget>(defaults: T, hyper: Record<string, unknown>, nExamples: number): Omit<T, "exampleBudget"> {
+  const { exampleBudget, ...s } = { ...defaults, ...(hyper as Partial<T>) };
+  const epochs = s.epochs ?? 3;
+  const cut = exampleBudget ? Math.max(1, Math.min(epochs, Math.ceil(exampleBudget / Math.max(nExamples, 1)))) : epochs;
+  return { ...s, epochs: cut } as Omit<T, "exampleBudget">;
+}
 
 /** An empty val split falls back to the trainer's own random split (valFraction). */
 const valOf = (val: PretrainInput["valExamples"]) => (val.length > 0 ? { valExamples: val } : {});
@@ -18,7 +42,7 @@ export function nativeTrainer(): Trainer {
     async pretrainBase(i) {
       const outF32 = join(i.outDir, "base-f32.gguf");
       const outQ8 = join(i.outDir, "base-q8_0.gguf");
-      const { size, ...settings } = i.hyper as NativePretrainHyper;
+      const { size, ...settings } = settingsFor(LOOP_PRETRAIN_DEFAULTS, i.hyper, i.examples.length);
       await pretrain({
         seed: i.seed,
         ...settings,
@@ -39,7 +63,7 @@ export function nativeTrainer(): Trainer {
     async trainAdapter(i) {
       await trainLora({
         seed: i.seed,
-        ...(i.hyper as NativeLoraHyper),
+        ...settingsFor(LOOP_LORA_DEFAULTS, i.hyper, i.examples.length),
         examples: i.examples,
         ...valOf(i.valExamples),
         base: i.basePath,
