@@ -47,7 +47,7 @@ interface ArmServer {
 async function startArmServer(storeUri: string, modelsDir: string): Promise<ArmServer> {
   const config = ServerConfigSchema.parse({ port: 0, host: "127.0.0.1", storeUri, modelsDir, auth: { enabled: false, keys: [] }, logLevel: "silent" });
   const app = createApp({ config, store: await openStore(storeUri), registry: openRegistry(modelsDir), loadModel: loadClusterModel });
-  const http = app.app.listen(0, "127.0.0.1");
+  const http = app.listen(0, "127.0.0.1");
   await new Promise<void>((resolve, reject) => {
     http.once("listening", resolve);
     http.once("error", reject);

@@ -122,16 +122,16 @@ export class ModelManager {
   private async syncNow(trigger: string, retryFailed: boolean): Promise<SwapOutcome[]> {
     if (retryFailed) this.failed.clear();
     const active = await this.o.registry.active();
-    const records = new Map((await this.o.registry.list()).map((r) => [r.id, r]));
     const outcomes: SwapOutcome[] = [];
     const current = this.scorers.value;
     const scorerKey = `${active.base}+${active.adapter}`;
-    if (active.base && (current?.baseId !== active.base || current.adapterId !== active.adapter) && !this.failed.has(scorerKey)) {
-      outcomes.push(await this.attempt("scorer", scorerKey, trigger, () => this.swapScorer(active, records)));
-    }
-    if (active.table && this.tables.value?.id !== active.table && !this.failed.has(active.table)) {
-      outcomes.push(await this.attempt("table", active.table, trigger, () => this.swapTable(active.table!, records)));
-    }
+    const scorerDue = !!active.base && (current?.baseId !== active.base || current.adapterId !== active.adapter) && !this.failed.has(scorerKey);
+    const tableDue = !!active.table && this.tables.value?.id !== active.table && !this.failed.has(active.table);
+    // Listing reads every record from disk: only when something is to be swapped (most syncs, e.g. the watch
+    // firing after an admin call already swapped, have nothing to do).
+    const records = scorerDue || tableDue ? new Map((await this.o.registry.list()).map((r) => [r.id, r])) : new Map<string, ArtefactRecordPort>();
+    if (scorerDue) outcomes.push(await this.attempt("scorer", scorerKey, trigger, () => this.swapScorer(active, records)));
+    if (tableDue) outcomes.push(await this.attempt("table", active.table!, trigger, () => this.swapTable(active.table!, records)));
     if (outcomes.some((o) => o.ok)) {
       this.since = active.since;
       this.publishLineage();

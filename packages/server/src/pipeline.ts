@@ -125,7 +125,7 @@ export class RequestPipeline {
     this.o.metrics.requestSeconds.observe({ method: state.method, route: state.route, mode: state.mode, status }, ms / 1000);
     // 503 (not ready) is an expected state, not a failure; other 5xx are logged with their cause by fail().
     if (status >= 500 && status !== 503) this.o.log.error({ reqId: state.requestId, route: state.route, status }, "request failed");
-    else this.o.log.debug({ reqId: state.requestId, method: state.method, route: state.route, mode: state.mode, status, key: state.principal?.name, ms }, "request");
+    else if (this.o.log.isLevelEnabled("debug")) this.o.log.debug({ reqId: state.requestId, method: state.method, route: state.route, mode: state.mode, status, key: state.principal?.name, ms }, "request");
   }
 
   /** Answers anything thrown; only errors raised on purpose reach the client, with the request id. */

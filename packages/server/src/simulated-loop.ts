@@ -67,6 +67,8 @@ export class SimulatedLoop {
   private peeked: Event | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
+  /** The state as last written (save skips identical writes). */
+  private saved: string | undefined;
   private stopped = false;
   private failures = 0;
   private readonly resumed: boolean;
@@ -196,7 +198,11 @@ export class SimulatedLoop {
     return this.peeked;
   }
 
+  /** Writes the state when it changed: the write is synchronous and fsynced, and with a stopped clock most ticks change nothing. */
   private save(): void {
-    writeFileAtomic(this.o.stateFile, JSON.stringify(this.state));
+    const json = JSON.stringify(this.state);
+    if (json === this.saved) return;
+    writeFileAtomic(this.o.stateFile, json);
+    this.saved = json;
   }
 }

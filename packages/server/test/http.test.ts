@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { AddressInfo } from "node:net";
 import { ADMIN_KEY, INGEST_KEY, READ_KEY, startHarness, type Harness } from "./helpers.js";
 
 const CLUSTERS = Array.from({ length: 6 }, (_, id) => ({ id, keywords: [`topic${id}`, `kw${id}`] }));
@@ -122,6 +123,67 @@ describe("HTTP API without a model (real store and registry)", () => {
     const next = doc.paths["/v1/users/{userId}/next-interests"].get;
     expect(next.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual(["path:userId", "query:k", "query:mode"]);
     expect(Object.keys(next.responses)).toEqual(expect.arrayContaining(["200", "400", "401", "404", "429", "503"]));
+  });
+
+  it("answers plain GETs on the fast lane exactly as express answers them", async () => {
+    // The same app served by express alone, counting what reaches express on the harness's (fast lane) server.
+    const expressOnly = h.app.app.listen(0, "127.0.0.1");
+    await new Promise((r) => expressOnly.once("listening", r));
+    const expressUrl = `http://127.0.0.1:${(expressOnly.address() as AddressInfo).port}`;
+    const express = h.app.app as unknown as { handle: (...args: unknown[]) => unknown };
+    const handle = express.handle;
+    let reachedExpress = 0;
+    express.handle = function (this: unknown, ...args: unknown[]) {
+      reachedExpress++;
+      return handle.apply(this, args);
+    };
+    const requests: Array<[path: string, key?: string]> = [
+      ["/readyz"],
+      ["/v1/users/ghost/next-interests", READ_KEY],
+      ["/v1/users/a%20b%22/next-interests?k=3", READ_KEY],
+      ["/v1/users/u1/next-interests?k=5&mode=live", READ_KEY],
+      ["/v1/users/u1/next-interests?k=0&mode=psychic", READ_KEY],
+      ["/v1/users/u1/next-interests?k=0&mode=psychic", READ_KEY],
+      ["/v1/users/u1/next-interests?k=2&extra=1", READ_KEY],
+      ["/v1/users/u1/next-interests"],
+      ["/v1/users/u1/next-interests", "not-a-real-key"],
+      ["/v1/clusters", INGEST_KEY],
+      ["/v1/clusters", READ_KEY],
+      ["/v1/clusters/3", READ_KEY],
+      ["/v1/clusters/99", READ_KEY],
+      ["/v1/clusters/x", READ_KEY],
+      ["/v1/model", READ_KEY],
+    ];
+    const fetchBoth = async (path: string, key?: string) => {
+      const headers: Record<string, string> = { "x-request-id": "same-id" };
+      if (key) headers.authorization = `Bearer ${key}`;
+      const [lane, plain] = await Promise.all([fetch(h.url + path, { headers }), fetch(expressUrl + path, { headers })]);
+      const view = async (res: Response) => ({
+        status: res.status,
+        headers: ["content-type", "content-length", "x-request-id", "www-authenticate", "retry-after"].map((n) => res.headers.get(n)),
+        body: await res.text(),
+      });
+      return [await view(lane), await view(plain)] as const;
+    };
+    try {
+      for (const [path, key] of requests) {
+        const [lane, plain] = await fetchBoth(path, key);
+        expect(lane, path).toEqual(plain);
+      }
+      expect(reachedExpress).toBe(requests.length); // only the express-only server's requests
+      // Paths express matches more leniently than the fast lane still answer the same, through express.
+      for (const path of ["/v1/clusters/3/", "/V1/CLUSTERS/3"]) {
+        const [lane, plain] = await fetchBoth(path, READ_KEY);
+        expect(lane.status, path).toBe(200);
+        expect(lane, path).toEqual(plain);
+      }
+      expect(reachedExpress).toBe(requests.length + 4);
+    } finally {
+      express.handle = handle;
+      await new Promise((r) => expressOnly.close(r));
+    }
+    const metrics = (await h.call("GET", "/metrics")).text;
+    expect(metrics).toMatch(/freshrec_http_request_duration_seconds_count\{method="GET",route="\/v1\/users\/:userId\/next-interests",mode="",status="404"\} \d+/);
   });
 
   it("exposes latency histograms by route and mode", async () => {

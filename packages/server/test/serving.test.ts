@@ -9,6 +9,7 @@ import { loadClusterModel } from "@freshrec/scorer";
 import { openRegistry, type Registry } from "@freshrec/trainer-bridge";
 import { createApp, type FreshrecApp } from "../src/app.js";
 import { loadServerConfig } from "../src/config.js";
+import { NextInterestsAnswerSchema } from "../src/api-schemas.js";
 import { buildModelFixture, type ModelFixture } from "./model-fixture.js";
 
 /** Serving on a real bootstrapped model: table and live answers, fallback, and hot swaps under load. */
@@ -69,6 +70,30 @@ describe("serving a real model", () => {
     expect(single.json.fallback).toMatch(/not in table/);
     expect(single.json.lineage).toMatchObject({ mode: "live", adapterId: active.adapter, tableId: null });
     expect(single.json.interests.map((i: { clusterId: number }) => i.clusterId)).not.toContain(history[0]);
+  }, 60_000);
+
+  it("answers a stored user from the table with the row's clusters, probabilities and keywords", async () => {
+    const active = registry.active();
+    const table = (await store.predictionTable(registry.get(active.table!).manifest.tableId as string))!;
+    const rows = new Map(table.rows.map((r) => [r.key, r]));
+    const keywords = new Map((await store.clusters()).map((c) => [c.id, c.keywords]));
+    let checked = 0;
+    for (let i = 0; i < 60 && checked < 3; i++) {
+      const res = await fetch(`${url}/v1/users/u${i}/next-interests?k=4`);
+      if (res.status !== 200) continue;
+      const answer = NextInterestsAnswerSchema.parse(await res.json());
+      if (answer.fallback) continue;
+      const row = rows.get(answer.history.join(","))!;
+      expect(answer).toEqual({
+        userId: `u${i}`,
+        history: answer.history,
+        interests: row.clusters.slice(0, 4).map((clusterId, j) => ({ clusterId, p: row.probs[j], keywords: keywords.get(clusterId) })),
+        lineage: { baseId: active.base, adapterId: active.adapter, tableId: active.table, snapshotId: table.meta.snapshotId, mode: "table" },
+      });
+      expect(answer.history).toEqual((await store.userState(`u${i}`))!.clusters.slice(-answer.history.length));
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
   }, 60_000);
 
   it("swaps adapters under concurrent live requests: every request succeeds on the old or the new scorer", async () => {
