@@ -149,13 +149,7 @@ export async function* parseGenericItems(lines: AsyncIterable<string>, report: I
       : mapRows(headedRows(lines, report, { required: ["itemId"] as const, csv: { multiline: true } }), (r) => itemObjectFromCsv(r.header, r.fields));
   for await (const { line, obj } of rows) {
     const candidate = { ...obj, itemId: idOf(obj.itemId) ?? obj.itemId };
-    const parsed = ItemSchema.safeParse(candidate);
-    if (!parsed.success) {
-      const issues = issuesFromZod(parsed.error, candidate);
-      report.reject(line, reasonOf(issues), issues);
-      continue;
-    }
-    report.accept();
-    yield parsed.data;
+    const item = report.admit(ItemSchema, candidate, line);
+    if (item) yield item;
   }
 }

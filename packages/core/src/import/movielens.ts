@@ -1,5 +1,5 @@
 import { EventSchema, ItemSchema, type Event, type Item } from "../schemas.js";
-import { issuesFromZod, type FieldIssue } from "../errors.js";
+import type { FieldIssue } from "../errors.js";
 import { headedRows } from "./csv.js";
 import { reasonOf, type ImportReport } from "./report.js";
 
@@ -31,14 +31,8 @@ export async function* parseMovieLensRatings(lines: AsyncIterable<string>, repor
       continue;
     }
     const candidate = { eventId: `ml-${userId}-${movieId}-${timestamp}`, userId, itemId: movieId, ts: Number(timestamp) * 1000, signal: stars };
-    const parsed = EventSchema.safeParse(candidate);
-    if (!parsed.success) {
-      const zIssues = issuesFromZod(parsed.error, candidate);
-      report.reject(row.line, reasonOf(zIssues), zIssues);
-      continue;
-    }
-    report.accept();
-    yield parsed.data;
+    const event = report.admit(EventSchema, candidate, row.line);
+    if (event) yield event;
   }
 }
 
@@ -95,13 +89,7 @@ export async function* parseMovieLensMovies(
     const categorical: Record<string, string | string[]> = { genres };
     if (year) categorical.year_bucket = yearBucket(Number(year));
     const candidate = { itemId: movieId, title, features: { categorical, tags: tagsByMovie.get(movieId) ?? [] } };
-    const parsed = ItemSchema.safeParse(candidate);
-    if (!parsed.success) {
-      const zIssues = issuesFromZod(parsed.error, candidate);
-      report.reject(row.line, reasonOf(zIssues), zIssues);
-      continue;
-    }
-    report.accept();
-    yield parsed.data;
+    const item = report.admit(ItemSchema, candidate, row.line);
+    if (item) yield item;
   }
 }

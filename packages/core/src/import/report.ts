@@ -1,4 +1,5 @@
-import { FreshrecError, type FieldIssue } from "../errors.js";
+import type { z } from "zod";
+import { FreshrecError, issuesFromZod, type FieldIssue } from "../errors.js";
 
 /** Plain-data summary of one parsed file, safe to print or serialise. */
 export interface ImportSummary {
@@ -52,6 +53,18 @@ export class ImportReport {
 
   accept(): void {
     this.accepted++;
+  }
+
+  /** Validates one row's record: accepted and returned, or rejected with its field issues (undefined). */
+  admit<T extends z.ZodType>(schema: T, candidate: unknown, line: number): z.infer<T> | undefined {
+    const parsed = schema.safeParse(candidate);
+    if (parsed.success) {
+      this.accept();
+      return parsed.data;
+    }
+    const issues = issuesFromZod(parsed.error, candidate);
+    this.reject(line, reasonOf(issues), issues);
+    return undefined;
   }
 
   /** Records a skipped row under a reason class, naming file, line, field and offending value. */
