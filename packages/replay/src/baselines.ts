@@ -9,7 +9,7 @@ import { zeroCost, type Predictor } from "./predictor.js";
 abstract class CountingBaseline implements Predictor {
   readonly kind = "baseline" as const;
   abstract readonly name: string;
-  protected abstract readonly counts: TransitionCounts;
+  constructor(protected readonly counts: TransitionCounts) {}
   async advanceTo(t: number): Promise<void> {
     if (this.counts instanceof WindowedCounts) this.counts.advanceTo(t);
   }
@@ -17,19 +17,20 @@ abstract class CountingBaseline implements Predictor {
     if (this.counts instanceof WindowedCounts) this.counts.reveal(t);
     else this.counts.add(t);
   }
-  abstract predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]>;
+  /** The key's most frequent successors, padded with the most popular next clusters. */
+  async predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]> {
+    return topNovel(n, history, this.counts.successors(history), this.counts.popular());
+  }
   cost = zeroCost;
 }
 
 /** Global popularity of next clusters in the recent window (ignores the key). */
 export class PopularityBaseline extends CountingBaseline {
   readonly name = "popularity";
-  protected readonly counts: WindowedCounts;
   constructor(windowMs: number) {
-    super();
-    this.counts = new WindowedCounts(windowMs);
+    super(new WindowedCounts(windowMs));
   }
-  async predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]> {
+  override async predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]> {
     return topNovel(n, history, this.counts.popular());
   }
 }
@@ -37,22 +38,16 @@ export class PopularityBaseline extends CountingBaseline {
 /** Most frequent successors of the key in the recent window: the RAG statistics served directly, no model. */
 export class RecentSuccessorsBaseline extends CountingBaseline {
   readonly name = "recent-successors";
-  protected readonly counts: WindowedCounts;
   constructor(windowMs: number) {
-    super();
-    this.counts = new WindowedCounts(windowMs);
-  }
-  async predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]> {
-    return topNovel(n, history, this.counts.successors(history), this.counts.popular());
+    super(new WindowedCounts(windowMs));
   }
 }
 
 /** First-order Markov model on the key over the whole history seen so far. */
 export class MarkovBaseline extends CountingBaseline {
   readonly name = "markov";
-  protected readonly counts = new TransitionCounts();
-  async predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]> {
-    return topNovel(n, history, this.counts.successors(history), this.counts.popular());
+  constructor() {
+    super(new TransitionCounts());
   }
 }
 
