@@ -18,6 +18,7 @@ import {
   type NextInterestsAnswer,
 } from "./api-schemas.js";
 import type { Principal, Scope } from "./auth.js";
+import type { JobKind } from "./jobs.js";
 import { conflict, notFound, tooLarge } from "./errors.js";
 import { JsonText } from "./json-text.js";
 import type { ServiceContext } from "./service-context.js";
@@ -157,30 +158,8 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
         return { body: { swaps, model: await ctx.modelAnswer() } };
       },
     },
-    {
-      method: "post",
-      path: "/v1/admin/refresh-table",
-      summary: "Start a job (child process) that builds a new RAG-augmented prediction table.",
-      scope: "admin",
-      body: JobBodySchema,
-      response: JobAnswerSchema,
-      okStatus: 202,
-      async handler({ body }, ctx) {
-        return { status: 202, body: { job: ctx.jobs.start("refresh", { asOf: body.asOf ?? ctx.clock() }) } };
-      },
-    },
-    {
-      method: "post",
-      path: "/v1/admin/finetune",
-      summary: "Start a job (child process) that fine-tunes a new adapter.",
-      scope: "admin",
-      body: JobBodySchema,
-      response: JobAnswerSchema,
-      okStatus: 202,
-      async handler({ body }, ctx) {
-        return { status: 202, body: { job: ctx.jobs.start("finetune", { asOf: body.asOf ?? ctx.clock() }) } };
-      },
-    },
+    jobRoute("refresh", "/v1/admin/refresh-table", "Start a job (child process) that builds a new RAG-augmented prediction table."),
+    jobRoute("finetune", "/v1/admin/finetune", "Start a job (child process) that fine-tunes a new adapter."),
     {
       method: "get",
       path: "/healthz",
@@ -207,6 +186,22 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
 }
 
 /** The latency label: the mode asked for, or table_fallback when a table request was scored live (table hits are pre-rendered). */
+/** An admin route that starts a job of `kind` in a child process and answers 202 with the job. */
+function jobRoute(kind: JobKind, path: string, summary: string): RouteSpec {
+  return {
+    method: "post",
+    path,
+    summary,
+    scope: "admin",
+    body: JobBodySchema,
+    response: JobAnswerSchema,
+    okStatus: 202,
+    async handler({ body }, ctx) {
+      return { status: 202, body: { job: ctx.jobs.start(kind, { asOf: body.asOf ?? ctx.clock() }) } };
+    },
+  };
+}
+
 function servedMode(answer: NextInterestsAnswer | JsonText, asked: Mode): string {
   return !(answer instanceof JsonText) && answer.fallback ? "table_fallback" : asked;
 }
