@@ -102,7 +102,7 @@ describe("freshrec serve end to end", () => {
     const live = await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [2, 5], mode: "live" } });
     expect(live.json.lineage.adapterId).toBe(next.id);
 
-    // A truncated adapter file: the swap fails (here by timing out), the server keeps the previous adapter and says why.
+    // A broken adapter file: the swap fails, the server keeps the previous adapter and says why.
     const broken = registry.stage("adapter");
     writeFileSync(join(broken.dir, "adapter.gguf"), "GGUF but not really");
     const bad = registry.publish({ id: broken.id, kind: "adapter", main: "adapter.gguf", manifest: { ...current.manifest }, gate: current.gate });

@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { readGgufFileInfo, type GgmlType, type GgufFileInfo } from "node-llama-cpp";
 import { z } from "zod";
@@ -41,6 +41,23 @@ const freshrecKeys = z.object({
   window_end_ms: count.optional(),
 });
 
+/**
+ * The fixed 24-byte GGUF preamble: magic, version 2 or 3, tensor and key counts. node-llama-cpp's reader never
+ * returns on some files that start with "GGUF" but are not GGUF, so those are refused here first.
+ */
+async function checkGgufPreamble(path: string, kind: "model" | "adapter"): Promise<void> {
+  const file = await open(path, "r");
+  try {
+    const head = Buffer.alloc(24);
+    const { bytesRead } = await file.read(head, 0, 24, 0);
+    if (bytesRead < 24 || head.toString("latin1", 0, 4) !== "GGUF") throw new ModelFileError(path, kind, "not a GGUF file (no GGUF preamble)");
+    const version = head.readUInt32LE(4);
+    if (version !== 2 && version !== 3) throw new ModelFileError(path, kind, `not a readable GGUF file (unsupported version ${version})`);
+  } finally {
+    await file.close();
+  }
+}
+
 async function readHeader(path: string, kind: "model" | "adapter"): Promise<GgufFileInfo> {
   try {
     const s = await stat(path);
@@ -49,6 +66,7 @@ async function readHeader(path: string, kind: "model" | "adapter"): Promise<Gguf
     if (err instanceof ModelFileError) throw err;
     throw new ModelFileError(path, kind, "file not found or unreadable", { cause: err });
   }
+  await checkGgufPreamble(path, kind);
   try {
     return await readGgufFileInfo(path, { logWarnings: false });
   } catch (err) {

@@ -83,6 +83,11 @@ describe("scorer", () => {
       await writeFile(bad, "definitely not a model");
       await expect(loadClusterModel({ path: bad })).rejects.toThrow(ModelFileError);
     });
+    it("a file that starts with GGUF but is not GGUF (node-llama-cpp's reader would never return)", async () => {
+      const bad = join(m.dir, "fake.gguf");
+      await writeFile(bad, "GGUF but not really");
+      await expect(loadClusterModel({ path: bad })).rejects.toThrow(/not a (readable )?GGUF file/);
+    });
     it("an adapter passed as a base model", async () => {
       await expect(loadClusterModel({ path: m.adapter })).rejects.toThrow(/is not a freshrec cluster model: it is a LoRA adapter/);
     });
