@@ -69,7 +69,7 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
   }, 300_000);
 
   it("scores every strategy and baseline on every test transition, with no table misses", () => {
-    expect(Object.keys(r.strategies).sort()).toEqual(["adaptive", "finetune", "hybrid", "markov", "popularity", "rag", "rag-frozen", "recent-successors", "static"]);
+    expect(Object.keys(r.strategies).sort()).toEqual(["adaptive", "finetune", "hybrid", "hybrid-live", "markov", "popularity", "rag", "rag-frozen", "recent-successors", "static"]);
     const n = r.strategies.static!.n;
     expect(n).toBeGreaterThan(300);
     for (const [name, s] of Object.entries(r.strategies)) {
@@ -98,6 +98,10 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
     expect(s.hybrid!.examples_trained).toBeGreaterThan(0);
     expect(s.rag!.train_cpu_s).toBe(0);
     expect(s.rag!.refresh_s).toBeGreaterThan(0);
+    // Live scoring follows the hybrid's own updates: same work, no extra training.
+    expect(counts("hybrid-live")).toEqual(counts("hybrid"));
+    expect(s["hybrid-live"]!.examples_trained).toBe(s.hybrid!.examples_trained);
+    expect(r.findings.some((f) => f.startsWith("Live scoring vs the hybrid table"))).toBe(true);
   });
 
   it("changes the served lineage after promoted updates: new tables, new RAG snapshots, new adapters", () => {
@@ -116,7 +120,9 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
       } else expect(cur.table).toBe(prev.table);
     }
     for (const u of rag) expect(u.snapshot).not.toBe("");
-    for (const u of ups("finetune")) expect(u.snapshot).toBe(""); // no RAG in fine-tune-only tables
+    for (const u of ups("finetune")) expect(u).toMatchObject({ snapshot: "", ragBlend: 0 }); // no RAG in fine-tune-only tables
+    for (const u of rag) expect(u.ragBlend).toBeGreaterThanOrEqual(0);
+    for (const u of rag) expect(u.ragBlend).toBeLessThanOrEqual(1);
     const hybrid = ups("hybrid");
     const tunes = hybrid.filter((u) => u.action === "finetune");
     expect(tunes.some((u) => u.promoted)).toBe(true);

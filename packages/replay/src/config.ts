@@ -53,6 +53,18 @@ export function scaleFor(transitionsPerDay: number, targetPerRefresh = 200): num
   return Math.max(1, Math.round(targetPerRefresh / Math.max(perRefresh, 1e-9)));
 }
 
+/** Strategies that can also be served live (they read fresh RAG; the others' answers would not change). */
+export const LIVE_STRATEGIES = ["rag", "hybrid", "adaptive"] as const satisfies readonly ModelStrategyName[];
+
+/** Parses a --live value: "none" or a comma-separated list of strategies among LIVE_STRATEGIES. */
+export function parseLive(value: string): ModelStrategyName[] {
+  if (value === "none") return [];
+  const names = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !(LIVE_STRATEGIES as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0) throw new ReplayError(`--live: ${bad.join(", ") || "(empty)"} cannot be served live; expected none or a list of ${LIVE_STRATEGIES.join(", ")}`);
+  return names as ModelStrategyName[];
+}
+
 /** Parses a --strategies value: "all", "none" (baselines only) or a comma-separated list of model strategy names. */
 export function parseStrategies(value: string): ModelStrategyName[] {
   if (value === "all") return [...MODEL_STRATEGIES];

@@ -19,6 +19,16 @@ export class TransitionCounts {
     return ranked(this.byKey.get(historyKey(history)));
   }
 
+  /** The key's `n` most frequent successors with their counts, out of all its transitions (what a RAG snapshot holds). */
+  evidence(history: readonly ClusterId[], n: number): { items: Array<{ clusterId: ClusterId; count: number }>; support: number } {
+    const m = this.byKey.get(historyKey(history));
+    if (!m) return { items: [], support: 0 };
+    let support = 0;
+    for (const v of m.values()) support += v;
+    const items = [...m.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, n).map(([clusterId, count]) => ({ clusterId, count }));
+    return { items, support };
+  }
+
   /** All next clusters, most frequent first. */
   popular(): ClusterId[] {
     return ranked(this.overall);

@@ -36,6 +36,10 @@ export function findings(strategies: Results["strategies"], ab?: Results["ab"]):
   if (s.rag && s["rag-frozen"]) out.push(`RAG refreshed vs RAG frozen at the start (paper: refreshed wins): ${compare("rag", s.rag, "rag-frozen", s["rag-frozen"])}.`);
   if (s["rag-frozen"] && s.static) out.push(`RAG frozen vs no RAG (paper: RAG wins): ${compare("rag-frozen", s["rag-frozen"], "static", s.static)}.`);
   if (s.adaptive && s.hybrid) out.push(`Drift-adaptive vs calendar hybrid: ${compare("adaptive", s.adaptive, "hybrid", s.hybrid)}.`);
+  for (const [name, x] of all.filter(([n]) => n.endsWith("-live"))) {
+    const table = name.slice(0, -"-live".length);
+    if (s[table]) out.push(`Live scoring vs the ${table} table refreshed on its cadence: ${compare(name, x, table, s[table])}.`);
+  }
   // Counts, not seconds: findings are part of the reproducible results (measured seconds are in the table).
   const spend = (n: string, x: StrategyResult) => `${n} ran ${x.finetunes} fine-tunes on ${x.examples_trained} examples and ${x.refreshes} table refreshes`;
   if (s.hybrid && s.finetune) out.push(`Update work: ${spend("hybrid", s.hybrid)}; ${spend("finetune", s.finetune)}.`);

@@ -9,7 +9,8 @@ import type { WalkProgress } from "./walk.js";
  * strategies, plus the analyses and the A/B that need models.
  */
 export interface ModelLab {
-  strategies(names: ModelStrategyName[], onProgress?: (e: WalkProgress) => void): Promise<Predictor[]>;
+  /** The strategies' predictors; each of `live` is followed by its live-scoring twin (`<name>-live`). */
+  strategies(names: ModelStrategyName[], onProgress?: (e: WalkProgress) => void, live?: ModelStrategyName[]): Promise<Predictor[]>;
   ragAgreement(): Promise<Results["analyses"]["ragAgreement"]>;
   /** Starts the simulated A/B (real servers following the arms' registries); the walk feeds it with `visit`. */
   startAb(o: { arms: string[]; requestsPerArm: number; testTransitions: number; seed: number }): Promise<ServerAb>;

@@ -28,8 +28,9 @@ import { zeroCost, type Predictor, type StrategyCost } from "./predictor.js";
 import type { WalkProgress } from "./walk.js";
 import { ServerAb } from "./ab.js";
 import type { UpdateEntry } from "./results.js";
+import { LiveScoring, type LiveModel } from "./live-scoring.js";
 
-type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot">;
+type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot" | "ragBlend">;
 
 type Progress = ((e: WalkProgress) => void) | undefined;
 
@@ -68,7 +69,7 @@ class ModelStrategy implements Predictor {
   private state: SchedulerState;
   private table = new Map<string, ClusterId[]>();
   /** Lineage of the table in use: base, adapter and RAG snapshot it was built from. */
-  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "" };
+  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0 };
   private readonly log: UpdateEntry[] = [];
   readonly registryDir: string;
   private readonly spent: StrategyCost = zeroCost();
@@ -98,11 +99,19 @@ class ModelStrategy implements Predictor {
     if (!t) throw new ReplayError(`strategy ${this.name}: table ${tableId} is in the registry but not in the store`);
     this.table = new Map(t.rows.map((r) => [r.key, r.clusters]));
     const meta = (k: string) => String(t.meta[k] ?? "");
-    this.served = { table: id, base: meta("baseId"), adapter: meta("adapterId"), snapshot: meta("snapshotId") };
+    this.served = { table: id, base: meta("baseId"), adapter: meta("adapterId"), snapshot: meta("snapshotId"), ragBlend: Number(t.meta.ragBlend ?? 0) };
   }
 
   activeTable(): ReadonlyMap<string, ClusterId[]> {
     return this.table;
+  }
+
+  /** What live scoring for this strategy uses now: its active base and adapter files and its table's blend weight. */
+  liveModel(): LiveModel {
+    const active = this.registry.active();
+    const base = this.registry.get(active.base!);
+    const adapter = active.adapter ? this.registry.get(active.adapter) : undefined;
+    return { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), ragBlend: this.served.ragBlend };
   }
 
   /** Registry id of the table this strategy answers from (the A/B checks its server serves the same one). */
@@ -127,7 +136,9 @@ class ModelStrategy implements Predictor {
     for (const a of actions) {
       let rec: ArtefactRecord;
       if (a.kind === "finetune") {
-        rec = await finetune(ctx);
+        // Fine-tunes take tens of seconds inside the walk: their progress shows, named by strategy (refreshes take ~1 s).
+        const progress = this.lab.onProgress;
+        rec = await finetune(progress ? { ...ctx, onProgress: (e) => progress({ ...e, phase: `${this.name} ${e.phase}` }) } : ctx);
         this.spent.trainCpuS += manifestNumber(rec, "cpuS");
         this.spent.examplesTrained += examplesOf(rec);
         this.spent.finetunes++;
@@ -176,6 +187,7 @@ class RealLab implements ModelLab {
     private readonly config: ReplayConfig,
     private readonly workDir: string,
     overrides: Record<string, unknown> = {},
+    readonly onProgress: Progress = undefined,
   ) {
     this.feeder = new StoreFeeder(store, dataset.events);
     const sc = scaled(config);
@@ -223,7 +235,8 @@ class RealLab implements ModelLab {
     return out;
   }
 
-  async init(onProgress: Progress): Promise<void> {
+  async init(): Promise<void> {
+    const onProgress = this.onProgress;
     await this.store.putClusters(this.dataset.clusters);
     const t0 = this.config.testStart;
     await this.feeder.ingestBefore(t0);
@@ -233,9 +246,9 @@ class RealLab implements ModelLab {
     this.bootstrapS = (performance.now() - started) / 1000;
   }
 
-  async strategies(names: ModelStrategyName[], onProgress?: Progress): Promise<Predictor[]> {
+  async strategies(names: ModelStrategyName[], onProgress?: Progress, live: ModelStrategyName[] = []): Promise<Predictor[]> {
     const t0 = this.config.testStart;
-    const out: ModelStrategy[] = [];
+    const out: Predictor[] = [];
     for (const name of names) {
       const dir = join(this.workDir, "models", name);
       cpSync(this.shared.dir, dir, { recursive: true });
@@ -247,6 +260,7 @@ class RealLab implements ModelLab {
       if (name === "rag-frozen" || name === "rag") this.firstTables.rag ??= new Map(s.activeTable());
       this.made.set(name, s);
       out.push(s);
+      if (live.includes(name)) out.push(new LiveScoring(s, scaled(this.config).recentWindowMs, 1));
     }
     return out;
   }
@@ -298,9 +312,9 @@ export async function realLab(
 ): Promise<ModelLab> {
   const storeUri = join(workDir, "store");
   const store = await openStore(storeUri, { k: dataset.k });
-  const lab = new RealLab(store, storeUri, dataset, config, workDir, opts.loop);
+  const lab = new RealLab(store, storeUri, dataset, config, workDir, opts.loop, opts.onProgress);
   try {
-    await lab.init(opts.onProgress);
+    await lab.init();
   } catch (err) {
     await store.close();
     throw err;

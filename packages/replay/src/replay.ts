@@ -31,6 +31,8 @@ import { realLab } from "./real-lab.js";
 export interface ReplayOptions {
   dataset: DatasetSpec | ReplayDataset;
   strategies: ModelStrategyName[];
+  /** Strategies also replayed with live scoring (default: hybrid, when replayed); must be among `strategies`. */
+  live?: ModelStrategyName[];
   seed: number;
   timeScale?: number;
   finetuneEveryDays?: number;
@@ -108,7 +110,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
   const loop = { ...modelLoop(model), ...o.loop };
   const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop }));
   const lab = o.strategies.length > 0 ? await makeLab(dataset, config, workDir) : undefined;
-  const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress) : [];
+  const live = o.live ?? o.strategies.filter((s) => s === "hybrid");
+  const missing = live.filter((s) => !o.strategies.includes(s));
+  if (missing.length > 0) throw new ReplayError(`--live ${missing.join(", ")}: not among the replayed strategies (${o.strategies.join(", ") || "none"})`);
+  const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress, live) : [];
   const predictors = [...models, ...baselines(sc.recentWindowMs)];
   let abRun: ServerAb | undefined;
   try {

@@ -28,6 +28,8 @@ export const UpdateEntrySchema = z.object({
   base: z.string(),
   adapter: z.string(),
   snapshot: z.string(),
+  /** Blend weight of the served table (retrieved counts mixed into the model's scores; 0: the model alone). */
+  ragBlend: z.number(),
 });
 export type UpdateEntry = z.infer<typeof UpdateEntrySchema>;
 

@@ -43,6 +43,8 @@ export class ServingTable {
     readonly baseId: string | null,
     readonly adapterId: string | null,
     readonly snapshotId: string | null,
+    /** Blend weight the table was built with; live answers mix retrieval in with the same weight. */
+    readonly ragBlend: number,
   ) {}
 
   lookup(history: readonly number[]): TableRow | undefined {
@@ -241,7 +243,7 @@ export class ModelManager {
     const keywords = new Map((await this.o.store.clusters()).map((c) => [c.id, c.keywords]));
     // Lineage as the refresh job records it: in the registry manifest, mirrored in the stored table's meta.
     const lineage = { ...stored.meta, ...(rec.manifest.lineage as Record<string, unknown> | undefined) };
-    void this.tables.swap(new ServingTable(rec.id, rows, keywords, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId)));
+    void this.tables.swap(new ServingTable(rec.id, rows, keywords, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId), ragBlendOf(stored.meta)));
     return `${rec.id} (${rows.size} keys)`;
   }
 
@@ -259,6 +261,12 @@ export class ModelManager {
     await this.tables.close();
     await this.models.close();
   }
+}
+
+/** A stored table's blend weight; tables from before the blend existed served the model alone. */
+function ragBlendOf(meta: Record<string, unknown>): number {
+  const v = Number(meta.ragBlend ?? 0);
+  return Number.isFinite(v) && v >= 0 && v <= 1 ? v : 0;
 }
 
 export class SwapTimeoutError extends FreshrecError {

@@ -1,7 +1,8 @@
 import { advanceRecent, emptyRecent, type ClusterId } from "@freshrec/core";
+import { blendWithRag } from "@freshrec/scorer";
 import type { Mode, NextInterestsAnswer } from "./api-schemas.js";
 import type { JsonText } from "./json-text.js";
-import type { ModelManager } from "./model-manager.js";
+import type { ModelManager, ServingTable } from "./model-manager.js";
 import type { StorePort } from "./ports.js";
 import type { ServerMetrics } from "./metrics.js";
 import { RenderedTable } from "./rendered-table.js";
@@ -19,6 +20,9 @@ export interface PredictorOptions {
   userCacheMs: number;
   userCacheSize: number;
 }
+
+/** Successors retrieved for a live answer: the prompt shows the top RAG slots, the blend weighs them all (as table refreshes do). */
+const LIVE_RAG_ITEMS = 10;
 
 type UserState = { clusters: ClusterId[] } | null;
 
@@ -103,26 +107,28 @@ export class Predictor {
         return this.rendered.answer(userId, history, row, k);
       }
       this.o.metrics.tableFallbacks.inc();
-      const live = await this.live(history, k, keywords);
+      const live = await this.live(history, k, table);
       return withUser({ ...live, fallback: `history key '${history.join(",")}' is not in table '${table.id}'; scored live` });
     }
-    return withUser(await this.live(history, k, keywords));
+    return withUser(await this.live(history, k, table));
   }
 
-  private async live(history: ClusterId[], k: number, keywords: ReadonlyMap<ClusterId, string[]>): Promise<Omit<NextInterestsAnswer, "userId">> {
+  /** Scores the history now, with retrieval as of the serving clock, mixed in with the active table's blend weight. */
+  private async live(history: ClusterId[], k: number, table: ServingTable): Promise<Omit<NextInterestsAnswer, "userId">> {
     const asOf = this.o.clock();
     // Pin the scorer for the whole request: a swap meanwhile disposes it only after this request is done.
     const lease = this.o.manager.scorers.acquire();
     if (!lease) throw notReady("no model is loaded yet; see GET /readyz");
     try {
       const { scorer, baseId, adapterId, layout } = lease.value;
-      const retrieved = await this.o.store.successors(history, { asOf, windowMs: this.o.liveWindowMs, n: layout.ragSlots, method: this.o.ragMethod });
+      const retrieved = await this.o.store.successors(history, { asOf, windowMs: this.o.liveWindowMs, n: Math.max(layout.ragSlots, LIVE_RAG_ITEMS), method: this.o.ragMethod });
       const rag = retrieved.items.slice(0, layout.ragSlots).map((i) => i.clusterId);
       const [dist = []] = await scorer.scoreNext([{ history, rag: rag.length > 0 ? rag : null }]);
+      const ranked = blendWithRag(dist, retrieved, table.ragBlend);
       return {
         history,
-        interests: dist.slice(0, k).map((d) => ({ clusterId: d.clusterId, p: d.p, keywords: keywords.get(d.clusterId) ?? [] })),
-        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, mode: "live" },
+        interests: ranked.slice(0, k).map((d) => ({ clusterId: d.clusterId, p: d.p, keywords: table.keywords.get(d.clusterId) ?? [] })),
+        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, ragBlend: table.ragBlend, mode: "live" },
       };
     } finally {
       lease.release();

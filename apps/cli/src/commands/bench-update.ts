@@ -1,7 +1,8 @@
 /**
  * `freshrec bench update`: the update loop's costs on the synthetic default world. Pretraining a base from
  * scratch is the baseline for a LoRA fine-tune (both timed with their example counts), and a table refresh
- * without RAG is the baseline for one with a fresh RAG snapshot. Last stdout line: one JSON object.
+ * without RAG is the baseline for one with a fresh RAG snapshot; the model alone (blend weight 0) is the baseline
+ * for the fitted RAG blend, both scored forward on the holdout days. Last stdout line: one JSON object.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +14,7 @@ import { loadClusterModel } from "@freshrec/scorer";
 import { LoopConfigSchema, finetune, nativeTrainer, openRegistry, pretrainBase, refreshTable, type JobContext } from "@freshrec/trainer-bridge";
 import { terminalProgress } from "../progress.js";
 
-export const summary = "benchmark the update loop: LoRA fine-tune vs pretraining, table refresh with vs without RAG";
+export const summary = "benchmark the update loop: LoRA fine-tune vs pretraining, table refresh with vs without RAG, RAG blend vs model alone";
 
 const HELP = `usage: freshrec bench update [--size tiny|default|large] [--json]
 
@@ -75,6 +76,8 @@ export async function run(args: string[]): Promise<number> {
     const withoutRag = await refreshTable({ ...ctx, asOf: end, autoPromote: false }, { rag: false });
     progress.done();
 
+    const blend = withRag.manifest.ragBlend as { lambda: number; fit?: { grid: Array<{ lambda: number; hit1: number }> } };
+    const blendAt = (lambda: number) => blend.fit?.grid.find((g) => g.lambda === lambda)?.hit1 ?? null;
     const counts = (r: typeof base) => (r.manifest.trainingSet as { counts: { train: number } }).counts.train;
     const result = {
       world: values.size,
@@ -90,12 +93,18 @@ export async function run(args: string[]): Promise<number> {
       table_keys: withRag.manifest.keys,
       table_recall_at1: withRag.gate.metrics.recallAt1,
       table_norag_recall_at1: withoutRag.gate.metrics.recallAt1,
+      // Forward hit@1 on the holdout days with the snapshot from before them: the blend's fit grid.
+      blend_lambda: blend.lambda,
+      blend_hit1: blendAt(blend.lambda),
+      blend_model_alone_hit1: blendAt(0),
+      blend_counts_alone_hit1: blendAt(1),
       adapter_recall_at1: adapter.gate.metrics.recallAt1,
       base_recall_at1: adapter.gate.metrics.activeRecallAt1,
     };
     if (!values.json) {
       console.log(`fine-tune: ${result.finetune_s} s for ${result.finetune_examples} examples (pretrain baseline: ${result.pretrain_s} s for ${result.pretrain_examples})`);
       console.log(`table refresh: ${result.table_refresh_s} s for ${result.table_keys} keys with RAG (without: ${result.table_refresh_norag_s} s)`);
+      console.log(`RAG blend: lambda ${result.blend_lambda}, forward hit@1 ${result.blend_hit1} (model alone ${result.blend_model_alone_hit1}, counts alone ${result.blend_counts_alone_hit1})`);
     }
     console.log(JSON.stringify(result));
     return 0;

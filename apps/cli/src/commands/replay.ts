@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { runReplay, parseStrategies, DEFAULT_REPLAY_MODEL, REPLAY_MODEL_SIZES, type DatasetSpec, type ReplayModelSize } from "@freshrec/replay";
+import { runReplay, parseStrategies, parseLive, DEFAULT_REPLAY_MODEL, REPLAY_MODEL_SIZES, type DatasetSpec, type ReplayModelSize } from "@freshrec/replay";
 import { terminalProgress } from "../progress.js";
 
 export const summary = "replay a dataset through every update strategy and baseline; write reports/<run-id>/ (optionally with the simulated A/B)";
@@ -10,6 +10,10 @@ const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | 
   --dataset KIND ARG      movielens <dir>, synthetic <tiny|default|large>, or events <file> (with --items <file>)
   --items FILE            items file (cluster ids) for --dataset events
   --strategies LIST       all, or a comma list of static,finetune,rag,hybrid,adaptive,rag-frozen (default all)
+  --live LIST             also replay these strategies served by live scoring (fresh RAG per request, the
+                          server's mode "live"): none, or a comma list of rag,hybrid,adaptive (default hybrid)
+  --rag-blend X           weight of retrieved counts mixed into RAG tables' model scores: fit (default: fitted per
+                          refresh on held-out days) or a number in [0, 1]; 0 is the paper's model alone
   --seed N                seed for clustering, training, bootstrap and the A/B (default 1)
   --time-scale X          stretch cadences and windows by X (default: chosen from the dataset's traffic)
   --finetune-days F       fine-tune cadence before scaling (default 30, the paper's)
@@ -25,6 +29,13 @@ const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | 
   --run-id ID             report folder name (default <dataset>-<strategies>-seed<N>)
   --json                  print results.json's path and the headline table as one JSON line at the end`;
 
+function ragBlendOption(v: string): "fit" | number {
+  if (v === "fit") return v;
+  const x = Number(v);
+  if (!(x >= 0 && x <= 1)) throw new Error(`--rag-blend: expected fit or a number in [0, 1], got ${JSON.stringify(v)}`);
+  return x;
+}
+
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -33,6 +44,8 @@ export async function run(args: string[]): Promise<number> {
       dataset: { type: "string" },
       items: { type: "string" },
       strategies: { type: "string", default: "all" },
+      live: { type: "string" },
+      "rag-blend": { type: "string" },
       seed: { type: "string", default: "1" },
       "time-scale": { type: "string" },
       "finetune-days": { type: "string" },
@@ -77,6 +90,7 @@ export async function run(args: string[]): Promise<number> {
     const out = await runReplay({
       dataset,
       strategies: parseStrategies(values.strategies!),
+      ...(values.live ? { live: parseLive(values.live) } : {}),
       seed: num("seed", values.seed) ?? 1,
       timeScale: num("time-scale", values["time-scale"]),
       finetuneEveryDays: num("finetune-days", values["finetune-days"]),
@@ -88,6 +102,7 @@ export async function run(args: string[]): Promise<number> {
         ...(values["lora-epochs"] ? { loraEpochs: num("lora-epochs", values["lora-epochs"]) } : {}),
         ...(values["train-threads"] ? { threads: num("train-threads", values["train-threads"]) } : {}),
       },
+      ...(values["rag-blend"] ? { loop: { ragBlend: ragBlendOption(values["rag-blend"]) } } : {}),
       ab: values.ab ? { arms: values.ab.split(","), users: num("ab-users", values["ab-users"]) } : undefined,
       reportsDir: resolve(values.reports!),
       runId: values["run-id"],

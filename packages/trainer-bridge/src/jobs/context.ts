@@ -27,6 +27,12 @@ export const LoopConfigSchema = z.object({
   allKeysUpTo: z.number().int().nonnegative().default(5_000),
   /** RAG successors are counted over the last this-many days (tables and training sets alike). */
   ragWindowDays: z.number().positive().default(14),
+  /**
+   * Weight of the retrieved successor counts mixed into a RAG table's model scores (0: the model alone, as in the
+   * paper; 1: the counts, the model breaking ties). "fit": chosen per refresh on the last holdout days, scored with
+   * the RAG snapshot as it was before them, so the weight is measured on transitions the snapshot has not seen.
+   */
+  ragBlend: z.union([z.literal("fit"), z.number().min(0).max(1)]).default("fit"),
   /** Clusters stored per table row. */
   tableTopN: z.number().int().positive().default(10),
   /** Sequences per scoring context: prompts of one scoreNext call are decoded together across them. */

@@ -1,11 +1,12 @@
-import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams } from "@freshrec/core";
-import { readGgufMetadata } from "@freshrec/scorer";
+import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
+import { blendWithRag, readGgufMetadata, type BlendFit } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { ArtefactRecord } from "../registry/schemas.js";
 import { days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreAll, tableHoldout } from "./evaluate.js";
 import { activeBase } from "./finetune.js";
 import { timed } from "./measure.js";
+import { fitRagBlend, ragPrompt } from "./rag-blend-fit.js";
 import { trainingSetConfig } from "./training-data.js";
 
 /** Every ordered history of k distinct clusters, or undefined when there are more than `limit`. */
@@ -22,9 +23,30 @@ function allKeys(layout: LayoutParams, limit: number): string[] | undefined {
   return out;
 }
 
+/** Fewest past transitions a fitted blend may rest on; below it the table serves the model's own ranking. */
+const MIN_BLEND_CASES = 200;
+
+/** The blend weight of this refresh: the configured one, or one fitted on the last holdout days (rag-blend-fit.ts). */
+async function ragBlendFor(
+  ctx: JobContext,
+  scorer: Parameters<typeof fitRagBlend>[0]["scorer"],
+  holdout: Transition[],
+  holdoutStart: number,
+  ragItems: number,
+  layout: LayoutParams,
+): Promise<{ lambda: number; fit?: BlendFit; reason: string }> {
+  if (ctx.config.ragBlend !== "fit") return { lambda: ctx.config.ragBlend, reason: "configured" };
+  if (holdout.length < MIN_BLEND_CASES) return { lambda: 0, reason: `fit skipped: ${holdout.length} holdout transitions < ${MIN_BLEND_CASES}` };
+  const lagged = await ctx.store.snapshot({ start: holdoutStart - days(ctx.config.ragWindowDays), end: holdoutStart, n: ragItems });
+  const { batch, onProgress } = scoreOptions(ctx);
+  const fit = await fitRagBlend({ scorer, holdout, snapshot: lagged, layout, batch, ...(onProgress ? { onProgress } : {}) });
+  return { lambda: fit.lambda, fit, reason: `fitted on ${fit.cases} holdout transitions with RAG as of ${new Date(holdoutStart).toISOString()}` };
+}
+
 /**
  * Table refresh job: bulk-scores history keys with the active base + adapter and (when `rag`) a fresh RAG
- * snapshot, stores the top-n clusters per key with probabilities as a LanceDB prediction table whose id and
+ * snapshot, mixes in the snapshot's successor counts with the blend weight (fitted on the last holdout days by
+ * default), stores the top-n clusters per key with probabilities as a LanceDB prediction table whose id and
  * meta record base, adapter, snapshot and time, gates it against the active table on the last holdout days,
  * publishes its registry record and promotes it (one pointer swap) when it passes.
  */
@@ -39,19 +61,21 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const recent = await ctx.store.transitions({ start: Math.min(supportStart, holdoutStart), end: ctx.asOf });
   const every = allKeys(layout, ctx.config.allKeysUpTo);
   const keys = every ?? [...new Set(recent.filter((t) => t.ts >= supportStart).map((t) => historyKey(t.history)))].sort();
-  const snapshot = rag ? await ctx.store.snapshot({ start: ctx.asOf - days(ctx.config.ragWindowDays), end: ctx.asOf, n: layout.ragSlots }) : undefined;
+  // More successors than the prompt's slots: the blend weighs every retrieved count, the prompt shows the top ones.
+  const ragItems = Math.max(layout.ragSlots, ctx.config.tableTopN);
+  const snapshot = rag ? await ctx.store.snapshot({ start: ctx.asOf - days(ctx.config.ragWindowDays), end: ctx.asOf, n: ragItems }) : undefined;
 
+  let blend: { lambda: number; fit?: BlendFit; reason: string } = { lambda: 0, reason: "no RAG" };
   const scored = await timed(async () => {
     const model = await loadForScoring(ctx, base.path!);
     try {
       const { batch, onProgress, contexts, parallel } = scoreOptions(ctx);
       const scorer = await model.createScorer({ contexts, parallel, ...(adapter?.path ? { adapterPath: adapter.path, adapterId: adapter.id } : {}) });
-      const prompts = keys.map((key) => {
-        const history = parseHistoryKey(key);
-        const hit = snapshot?.lookup(history);
-        return { history, rag: hit && hit.items.length ? hit.items.map((i) => i.clusterId) : null };
-      });
-      return await scoreAll(scorer, prompts, batch, "table", onProgress);
+      if (rag) blend = await ragBlendFor(ctx, scorer, recent.filter((t) => t.ts >= holdoutStart), holdoutStart, ragItems, layout);
+      const histories = keys.map(parseHistoryKey);
+      const evidence = histories.map((h) => snapshot?.lookup(h));
+      const dists = await scoreAll(scorer, histories.map((h, i) => ragPrompt(h, evidence[i], layout)), batch, "table", onProgress);
+      return dists.map((d, i) => blendWithRag(d, evidence[i], blend.lambda));
     } finally {
       await model.dispose();
     }
@@ -65,7 +89,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const lineage = { baseId: base.id, adapterId: adapter?.id ?? null, snapshotId: snapshot?.id ?? null, createdAt: ctx.asOf };
   await ctx.store.putPredictionTable({
     id,
-    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0 },
+    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0, ragBlend: blend.lambda },
     rows,
   });
 
@@ -84,6 +108,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
       tableId: id,
       lineage,
       rag,
+      ragBlend: blend,
       keys: rows.length,
       allKeys: every !== undefined,
       wallS: scored.wallS,

@@ -1,0 +1,92 @@
+import type { ClusterId, Transition } from "@freshrec/core";
+import { blendWithRag, loadClusterModel, type ClusterModel, type Scorer } from "@freshrec/scorer";
+import { WindowedCounts } from "./counts.js";
+import type { Predictor, StrategyCost } from "./predictor.js";
+
+/** What a strategy serves now: base and adapter files and its table's blend weight. */
+export interface LiveModel {
+  basePath: string;
+  adapter?: { id: string; path: string };
+  ragBlend: number;
+}
+
+/** The strategy a live predictor follows: its updates run there; live scoring reads its model after each. */
+export interface FollowedStrategy {
+  readonly name: string;
+  liveModel(): LiveModel;
+  cost(): StrategyCost;
+}
+
+/** Successors retrieved per prompt: the RAG slots show the first ones, the blend weighs them all (as refreshes do). */
+const RETRIEVED = 10;
+
+/**
+ * A strategy served by live scoring (the server's `mode: "live"`) instead of its precomputed table: every
+ * prediction scores the history with the strategy's current base + adapter and RAG retrieved as of that moment,
+ * mixed with the same blend weight as its table. Retrieval here is the store's successor statistic kept in memory
+ * (exact key, else the key's last cluster, over the same window), fed by the walk as transitions are revealed.
+ */
+export class LiveScoring implements Predictor {
+  readonly kind = "model" as const;
+  readonly name: string;
+  private readonly exact: WindowedCounts;
+  private readonly lastCluster: WindowedCounts;
+  private model: ClusterModel | undefined;
+  private scorer: Scorer | undefined;
+  private serving: LiveModel | undefined;
+
+  constructor(
+    private readonly followed: FollowedStrategy,
+    windowMs: number,
+    private readonly threads: number,
+  ) {
+    this.name = `${followed.name}-live`;
+    this.exact = new WindowedCounts(windowMs);
+    this.lastCluster = new WindowedCounts(windowMs);
+  }
+
+  async advanceTo(t: number): Promise<void> {
+    this.exact.advanceTo(t);
+    this.lastCluster.advanceTo(t);
+    await this.follow(this.followed.liveModel());
+  }
+
+  /** Reloads the scorer when the followed strategy promoted another base or adapter. */
+  private async follow(next: LiveModel): Promise<void> {
+    const prev = this.serving;
+    this.serving = next;
+    if (prev && prev.basePath === next.basePath && prev.adapter?.path === next.adapter?.path) return;
+    await this.scorer?.dispose();
+    if (prev?.basePath !== next.basePath) {
+      await this.model?.dispose();
+      this.model = await loadClusterModel({ path: next.basePath, threads: this.threads });
+    }
+    this.scorer = await this.model!.createScorer({ contexts: 1, parallel: 1, ...(next.adapter ? { adapterPath: next.adapter.path, adapterId: next.adapter.id } : {}) });
+  }
+
+  async predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]> {
+    const layout = this.model!.layout;
+    const exact = this.exact.evidence(history, RETRIEVED);
+    const evidence = exact.support > 0 ? exact : this.lastCluster.evidence(history.slice(-1), RETRIEVED);
+    const rag = evidence.items.slice(0, layout.ragSlots).map((i) => i.clusterId);
+    const [dist = []] = await this.scorer!.scoreNext([{ history: [...history], rag: rag.length > 0 ? rag : null }]);
+    return blendWithRag(dist, evidence, this.serving!.ragBlend)
+      .slice(0, n)
+      .map((s) => s.clusterId);
+  }
+
+  observe(t: Transition): void {
+    this.exact.reveal(t);
+    this.lastCluster.reveal({ ...t, history: t.history.slice(-1) });
+  }
+
+  /** The followed strategy's update cost: the same fine-tunes and refreshes keep this one fresh (serving cost is not counted). */
+  cost(): StrategyCost {
+    return this.followed.cost();
+  }
+
+  async close(): Promise<void> {
+    await this.scorer?.dispose();
+    await this.model?.dispose();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The retrieval blend of table refreshes on a real bootstrapped tiny model: the weight is fitted on the holdout
+ * days with the snapshot from before them and recorded in the registry and the stored table; at weight 1 the
+ * table leads with retrieval's most frequent successor wherever retrieval has one.
+ */
+import { rmSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DAY_MS } from "@freshrec/core";
+import type { Store } from "@freshrec/retriever";
+import { bootstrap, refreshTable, type JobContext } from "../src/index.js";
+import { tinyContext, tinyWorldStore } from "./loop-fixtures.js";
+
+const AS_OF_DAY = 20;
+// A 6-day holdout of the tiny world is ~500 transitions, enough for the fit (it needs 200).
+const HOLDOUT_DAYS = 6;
+
+describe("RAG blend in table refreshes", () => {
+  let store: Store;
+  let dir: string;
+  let ctx: JobContext;
+
+  beforeAll(async () => {
+    const f = await tinyWorldStore();
+    store = f.store;
+    dir = f.dir;
+    ctx = tinyContext(store, dir, f.startMs + AS_OF_DAY * DAY_MS, { trainingSet: { holdoutDays: HOLDOUT_DAYS } });
+    await bootstrap(ctx, { rag: true });
+  }, 300_000);
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const tableOf = async (id: string) => {
+    const rec = ctx.registry.get(id);
+    const stored = await store.predictionTable(rec.manifest.tableId as string);
+    return { rec, stored: stored! };
+  };
+
+  it("fits the weight on holdout transitions the snapshot has not seen and records it with the table", async () => {
+    const { rec, stored } = await tableOf(ctx.registry.active().table!);
+    const blend = rec.manifest.ragBlend as { lambda: number; reason: string; fit: { cases: number; grid: Array<{ lambda: number; hit1: number; mrr: number }> } };
+    expect(blend.reason).toMatch(/^fitted on \d+ holdout transitions/);
+    expect(blend.fit.cases).toBeGreaterThanOrEqual(200);
+    expect(blend.fit.grid.map((g) => g.lambda)).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]);
+    const bestHit1 = Math.max(...blend.fit.grid.map((g) => g.hit1));
+    expect(blend.fit.grid.find((g) => g.lambda === blend.lambda)!.hit1).toBe(bestHit1);
+    expect(stored.meta.ragBlend).toBe(blend.lambda);
+  });
+
+  it("at weight 1 leads every key with retrieval's most frequent successor, and without RAG records weight 0", async () => {
+    const asOne = await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: 1 }, autoPromote: false });
+    const { stored } = await tableOf(asOne.id);
+    expect(stored.meta.ragBlend).toBe(1);
+    const snapshot = await store.snapshot({ start: ctx.asOf - ctx.config.ragWindowDays * DAY_MS, end: ctx.asOf, n: ctx.config.tableTopN });
+    let checked = 0;
+    for (const row of stored.rows) {
+      const history = row.key.split(",").map(Number);
+      const counts = new Map((snapshot.lookup(history)?.items ?? []).filter((i) => !history.includes(i.clusterId)).map((i) => [i.clusterId, i.count]));
+      if (counts.size === 0) continue;
+      expect(counts.get(row.clusters[0]!), `key ${row.key}`).toBe(Math.max(...counts.values()));
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(100);
+
+    const noRag = await refreshTable({ ...ctx, autoPromote: false }, { rag: false });
+    expect((await tableOf(noRag.id)).stored.meta.ragBlend).toBe(0);
+    expect(noRag.manifest.ragBlend).toMatchObject({ lambda: 0, reason: "no RAG" });
+  });
+});
