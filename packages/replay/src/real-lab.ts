@@ -201,6 +201,8 @@ class RealLab implements ModelLab {
       trainingSet: { holdoutDays: 3 * config.timeScale, ragWindowDays: sc.recentWindowMs / DAY_MS, seed: config.seed },
       seed: config.seed,
       threads: 2,
+      // Every strategy's registry starts as a copy of the shared bootstrap one, first table included.
+      dropRetiredTables: false,
       ...overrides,
     });
     this.driftCheckMs = sc.refreshEveryMs / 2;

@@ -706,6 +706,14 @@ export class Store {
     return { id, meta, rows };
   }
 
+  /** Deletes these prediction tables (ids of retired registry records); unknown ids are ignored. */
+  dropPredictionTables(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.serial(async () => {
+      await this.on(TABLE.predictions, (t) => t.delete(`tableId IN (${ids.map(sqlString).join(",")})`));
+    });
+  }
+
   async predictionTableIds(): Promise<string[]> {
     return [...new Set(strings(await this.rows(TABLE.predictions, `kind = 'meta'`, ["tableId"]), "tableId"))].sort();
   }

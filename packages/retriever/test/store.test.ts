@@ -166,6 +166,10 @@ describe("items, clusters, prediction tables", () => {
     expect(await store.predictionTable("t0")).toEqual({ id: "t0", meta: {}, rows: [] });
     expect(await store.predictionTable("none")).toBeNull();
     expect(await store.predictionTableIds()).toEqual(["t0", "t1"]);
+    await store.dropPredictionTables(["t1", "never-stored", "it's quoted"]);
+    expect(await store.predictionTableIds()).toEqual(["t0"]);
+    expect(await store.predictionTable("t1")).toBeNull();
+    expect(await store.predictionTable("t0")).toEqual({ id: "t0", meta: {}, rows: [] });
     await expect(store.putPredictionTable({ id: "bad", meta: {}, rows: [{ key: "1", clusters: [1, 2], probs: [1] }] })).rejects.toThrow(/rows\.0\.probs/);
   });
 

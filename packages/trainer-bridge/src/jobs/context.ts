@@ -33,6 +33,11 @@ export const LoopConfigSchema = z.object({
    * the RAG snapshot as it was before them, so the weight is measured on transitions the snapshot has not seen.
    */
   ragBlend: z.union([z.literal("fit"), z.number().min(0).max(1)]).default("fit"),
+  /**
+   * Delete the store's copy of tables the registry's retention retires. Off where registries are copies of one
+   * another and share table ids (the replay starts every strategy from one bootstrap registry).
+   */
+  dropRetiredTables: z.boolean().default(true),
   /** Clusters stored per table row. */
   tableTopN: z.number().int().positive().default(10),
   /** Sequences per scoring context: prompts of one scoreNext call are decoded together across them. */

@@ -100,6 +100,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const activeRows = active.table ? (await ctx.store.predictionTable(active.table))?.rows : undefined;
   const incumbent = activeRows ? tableHoldout(activeRows, holdout, layout.nClusters) : undefined;
   const gate = evaluateGate(candidate, incumbent, ctx.config.gate);
+  const known = ctx.registry.list("table").map((r) => r.id);
   ctx.registry.publish({
     id,
     kind: "table",
@@ -119,5 +120,10 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
     },
   });
   if (gate.passed && ctx.autoPromote !== false) ctx.registry.promote(id, ctx.by);
+  // Tables the registry's retention just retired leave the store too (only those: a store may serve several registries).
+  if (ctx.config.dropRetiredTables) {
+    const kept = new Set(ctx.registry.list("table").map((r) => r.id));
+    await ctx.store.dropPredictionTables(known.filter((t) => !kept.has(t)));
+  }
   return ctx.registry.get(id);
 }

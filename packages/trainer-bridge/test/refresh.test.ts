@@ -1,7 +1,8 @@
 /**
- * The retrieval blend of table refreshes on a real bootstrapped tiny model: the weight is fitted on the holdout
- * days with the snapshot from before them and recorded in the registry and the stored table; at weight 1 the
- * table leads with retrieval's most frequent successor wherever retrieval has one.
+ * Table refreshes on a real bootstrapped tiny model. The retrieval blend: the weight is fitted on the holdout days
+ * with the snapshot from before them and recorded in the registry and the stored table; at weight 1 the table leads
+ * with retrieval's most frequent successor wherever retrieval has one. Retention: tables the registry retires
+ * leave the store.
  */
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +15,7 @@ const AS_OF_DAY = 20;
 // A 6-day holdout of the tiny world is ~500 transitions, enough for the fit (it needs 200).
 const HOLDOUT_DAYS = 6;
 
-describe("RAG blend in table refreshes", () => {
+describe("table refresh job", () => {
   let store: Store;
   let dir: string;
   let ctx: JobContext;
@@ -66,5 +67,18 @@ describe("RAG blend in table refreshes", () => {
     const noRag = await refreshTable({ ...ctx, autoPromote: false }, { rag: false });
     expect((await tableOf(noRag.id)).stored.meta.ragBlend).toBe(0);
     expect(noRag.manifest.ragBlend).toMatchObject({ lambda: 0, reason: "no RAG" });
+  });
+
+  it("drops the stored tables the registry's retention retires, and only those", async () => {
+    await store.putPredictionTable({ id: "not-this-registrys", meta: {}, rows: [] });
+    for (let i = 0; i < 6; i++) await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: 0 } }, { rag: false });
+    const inRegistry = ctx.registry.list("table").map((r) => r.id);
+    expect(inRegistry.length).toBeLessThan(9); // retention retired some of the 9 refreshes
+    expect(await store.predictionTableIds()).toEqual([...inRegistry, "not-this-registrys"].sort());
+
+    const before = await store.predictionTableIds();
+    await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: 0, dropRetiredTables: false } }, { rag: false });
+    const after = await store.predictionTableIds();
+    expect(after.length).toBe(before.length + 1);
   });
 });
