@@ -120,9 +120,9 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
       } else expect(cur.table).toBe(prev.table);
     }
     for (const u of rag) expect(u.snapshot).not.toBe("");
-    for (const u of ups("finetune")) expect(u).toMatchObject({ snapshot: "", ragBlend: 0 }); // no RAG in fine-tune-only tables
-    for (const u of rag) expect(u.ragBlend).toBeGreaterThanOrEqual(0);
-    for (const u of rag) expect(u.ragBlend).toBeLessThanOrEqual(1);
+    for (const u of ups("finetune")) expect(u).toMatchObject({ snapshot: "", ragBlend: 0, popularityBlend: 0 }); // no RAG in fine-tune-only tables
+    for (const u of rag) expect(Math.min(u.ragBlend, u.popularityBlend)).toBeGreaterThanOrEqual(0);
+    for (const u of rag) expect(u.ragBlend + u.popularityBlend).toBeLessThanOrEqual(1);
     const hybrid = ups("hybrid");
     const tunes = hybrid.filter((u) => u.action === "finetune");
     expect(tunes.some((u) => u.promoted)).toBe(true);

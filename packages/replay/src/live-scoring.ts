@@ -1,13 +1,13 @@
 import type { ClusterId, Transition } from "@freshrec/core";
-import { blendWithRag, loadClusterModel, type ClusterModel, type Scorer } from "@freshrec/scorer";
+import { blendWithRag, loadClusterModel, type BlendWeights, type ClusterModel, type Scorer } from "@freshrec/scorer";
 import { WindowedCounts } from "./counts.js";
 import type { Predictor, StrategyCost } from "./predictor.js";
 
-/** What a strategy serves now: base and adapter files and its table's blend weight. */
+/** What a strategy serves now: base and adapter files and its table's blend weights. */
 export interface LiveModel {
   basePath: string;
   adapter?: { id: string; path: string };
-  ragBlend: number;
+  blend: BlendWeights;
 }
 
 /** The strategy a live predictor follows: its updates run there; live scoring reads its model after each. */
@@ -23,7 +23,7 @@ const RETRIEVED = 10;
 /**
  * A strategy served by live scoring (the server's `mode: "live"`) instead of its precomputed table: every
  * prediction scores the history with the strategy's current base + adapter and RAG retrieved as of that moment,
- * mixed with the same blend weight as its table. Retrieval here is the store's successor statistic kept in memory
+ * mixed with the same blend weights as its table. Retrieval here is the store's successor statistic kept in memory
  * (exact key, else the key's last cluster, over the same window), fed by the walk as transitions are revealed.
  */
 export class LiveScoring implements Predictor {
@@ -70,9 +70,16 @@ export class LiveScoring implements Predictor {
     const evidence = exact.support > 0 ? exact : this.lastCluster.evidence(history.slice(-1), RETRIEVED);
     const rag = evidence.items.slice(0, layout.ragSlots).map((i) => i.clusterId);
     const [dist = []] = await this.scorer!.scoreNext([{ history: [...history], rag: rag.length > 0 ? rag : null }]);
-    return blendWithRag(dist, evidence, this.serving!.ragBlend)
+    const blend = this.serving!.blend;
+    return blendWithRag(dist, evidence, blend, blend.popularity > 0 ? this.popularity(layout.nClusters) : undefined)
       .slice(0, n)
       .map((s) => s.clusterId);
+  }
+
+  /** Each cluster's share of the window's next clusters, as the table refresh computes it. */
+  private popularity(nClusters: number): number[] {
+    const total = this.exact.total();
+    return Array.from({ length: nClusters }, (_, c) => (total > 0 ? this.exact.count(c) / total : 0));
   }
 
   observe(t: Transition): void {

@@ -30,7 +30,7 @@ import { ServerAb } from "./ab.js";
 import type { UpdateEntry } from "./results.js";
 import { LiveScoring, type LiveModel } from "./live-scoring.js";
 
-type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot" | "ragBlend">;
+type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot" | "ragBlend" | "popularityBlend">;
 
 type Progress = ((e: WalkProgress) => void) | undefined;
 
@@ -69,7 +69,7 @@ class ModelStrategy implements Predictor {
   private state: SchedulerState;
   private table = new Map<string, ClusterId[]>();
   /** Lineage of the table in use: base, adapter and RAG snapshot it was built from. */
-  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0 };
+  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0, popularityBlend: 0 };
   private readonly log: UpdateEntry[] = [];
   readonly registryDir: string;
   private readonly spent: StrategyCost = zeroCost();
@@ -99,7 +99,7 @@ class ModelStrategy implements Predictor {
     if (!t) throw new ReplayError(`strategy ${this.name}: table ${tableId} is in the registry but not in the store`);
     this.table = new Map(t.rows.map((r) => [r.key, r.clusters]));
     const meta = (k: string) => String(t.meta[k] ?? "");
-    this.served = { table: id, base: meta("baseId"), adapter: meta("adapterId"), snapshot: meta("snapshotId"), ragBlend: Number(t.meta.ragBlend ?? 0) };
+    this.served = { table: id, base: meta("baseId"), adapter: meta("adapterId"), snapshot: meta("snapshotId"), ragBlend: Number(t.meta.ragBlend ?? 0), popularityBlend: Number(t.meta.popularityBlend ?? 0) };
   }
 
   activeTable(): ReadonlyMap<string, ClusterId[]> {
@@ -111,7 +111,7 @@ class ModelStrategy implements Predictor {
     const active = this.registry.active();
     const base = this.registry.get(active.base!);
     const adapter = active.adapter ? this.registry.get(active.adapter) : undefined;
-    return { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), ragBlend: this.served.ragBlend };
+    return { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), blend: { rag: this.served.ragBlend, popularity: this.served.popularityBlend } };
   }
 
   /** Registry id of the table this strategy answers from (the A/B checks its server serves the same one). */

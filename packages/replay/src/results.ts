@@ -28,8 +28,9 @@ export const UpdateEntrySchema = z.object({
   base: z.string(),
   adapter: z.string(),
   snapshot: z.string(),
-  /** Blend weight of the served table (retrieved counts mixed into the model's scores; 0: the model alone). */
+  /** Blend weights of the served table: key's retrieved successor shares and recent popularity mixed into the model's scores (both 0: the model alone). */
   ragBlend: z.number(),
+  popularityBlend: z.number(),
 });
 export type UpdateEntry = z.infer<typeof UpdateEntrySchema>;
 

@@ -5,4 +5,15 @@ export { clusterDistribution } from "./distribution.js";
 export { readGgufMetadata, readAdapterMetadata, type ModelFileInfo, type AdapterFileInfo } from "./metadata.js";
 export { ModelFileError, NotAFreshrecModelError, AdapterMismatchError, StaleAdapterError, ScorerDisposedError, ScoringError } from "./errors.js";
 export { decodeBatchLimit } from "./llama-cpp-workarounds.js";
-export { blendWithRag, fitBlend, DEFAULT_BLEND_GRID, type RagEvidence, type BlendCase, type BlendFit } from "./rag-blend.js";
+export {
+  blendWithRag,
+  fitBlend,
+  defaultBlendGrid,
+  popularityOf,
+  MODEL_ALONE,
+  type RagEvidence,
+  type BlendWeights,
+  type Popularity,
+  type BlendCase,
+  type BlendFit,
+} from "./rag-blend.js";

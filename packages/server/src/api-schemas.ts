@@ -37,7 +37,8 @@ export const LineageSchema = z.object({
   adapterId: z.string().nullable(),
   tableId: z.string().nullable(),
   snapshotId: z.string().nullable().describe("RAG snapshot the table was built from, or 'live@<ms>' for live retrieval"),
-  ragBlend: z.number().min(0).max(1).describe("weight of the retrieved successor counts mixed into the model's probabilities (0: the model alone)"),
+  ragBlend: z.number().min(0).max(1).describe("weight of the key's retrieved successor shares mixed into the model's probabilities"),
+  popularityBlend: z.number().min(0).max(1).describe("weight of recent next-cluster popularity mixed in (both 0: the model alone)"),
   mode: ModeSchema,
 });
 export type Lineage = z.infer<typeof LineageSchema>;

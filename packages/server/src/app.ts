@@ -101,7 +101,7 @@ export function createApp(deps: AppDeps): FreshrecApp {
       const table = manager.tables.value;
       return {
         ready: manager.ready,
-        lineage: { baseId: scorer?.baseId ?? null, adapterId: scorer?.adapterId ?? null, tableId: table?.id ?? null, snapshotId: table?.snapshotId ?? null, ragBlend: table?.ragBlend ?? 0 },
+        lineage: { baseId: scorer?.baseId ?? null, adapterId: scorer?.adapterId ?? null, tableId: table?.id ?? null, snapshotId: table?.snapshotId ?? null, ragBlend: table?.blend.weights.rag ?? 0, popularityBlend: table?.blend.weights.popularity ?? 0 },
         since: manager.since,
         registryActive: active,
         serving: {

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { FreshrecError, historyKey, type ClusterId } from "@freshrec/core";
+import type { BlendWeights } from "@freshrec/scorer";
 import { SwapSlot, type Lease } from "./swap-slot.js";
 import type { ActiveSetPort, ArtefactRecordPort, LoadModel, ModelPort, RegistryPort, ScorerPort, StorePort } from "./ports.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -43,8 +44,8 @@ export class ServingTable {
     readonly baseId: string | null,
     readonly adapterId: string | null,
     readonly snapshotId: string | null,
-    /** Blend weight the table was built with; live answers mix retrieval in with the same weight. */
-    readonly ragBlend: number,
+    /** Blend the table was built with; live answers mix retrieval in the same way. */
+    readonly blend: TableBlend,
   ) {}
 
   lookup(history: readonly number[]): TableRow | undefined {
@@ -243,7 +244,7 @@ export class ModelManager {
     const keywords = new Map((await this.o.store.clusters()).map((c) => [c.id, c.keywords]));
     // Lineage as the refresh job records it: in the registry manifest, mirrored in the stored table's meta.
     const lineage = { ...stored.meta, ...(rec.manifest.lineage as Record<string, unknown> | undefined) };
-    void this.tables.swap(new ServingTable(rec.id, rows, keywords, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId), ragBlendOf(stored.meta)));
+    void this.tables.swap(new ServingTable(rec.id, rows, keywords, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId), blendOf(stored.meta)));
     return `${rec.id} (${rows.size} keys)`;
   }
 
@@ -263,10 +264,24 @@ export class ModelManager {
   }
 }
 
-/** A stored table's blend weight; tables from before the blend existed served the model alone. */
-function ragBlendOf(meta: Record<string, unknown>): number {
-  const v = Number(meta.ragBlend ?? 0);
-  return Number.isFinite(v) && v >= 0 && v <= 1 ? v : 0;
+/** Blend weights of a table and the popularity vector behind `popularity` (when that weight is not 0). */
+export interface TableBlend {
+  weights: BlendWeights;
+  popularity?: number[];
+}
+
+/** A stored table's blend (table refresh, `blendMeta`); tables from before the blend existed served the model alone. */
+function blendOf(meta: Record<string, unknown>): TableBlend {
+  const weight = (v: unknown) => {
+    const x = Number(v ?? 0);
+    return Number.isFinite(x) && x >= 0 && x <= 1 ? x : 0;
+  };
+  const weights = { rag: weight(meta.ragBlend), popularity: weight(meta.popularityBlend) };
+  if (weights.popularity === 0) return { weights };
+  const popularity: unknown = typeof meta.popularity === "string" ? JSON.parse(meta.popularity) : undefined;
+  if (!Array.isArray(popularity) || !popularity.every((p) => typeof p === "number"))
+    throw new FreshrecError("bad-table", `table meta has popularityBlend ${weights.popularity} but no popularity vector`);
+  return { weights, popularity };
 }
 
 export class SwapTimeoutError extends FreshrecError {

@@ -113,7 +113,7 @@ export class Predictor {
     return withUser(await this.live(history, k, table));
   }
 
-  /** Scores the history now, with retrieval as of the serving clock, mixed in with the active table's blend weight. */
+  /** Scores the history now, with retrieval as of the serving clock, mixed in as the active table's blend says. */
   private async live(history: ClusterId[], k: number, table: ServingTable): Promise<Omit<NextInterestsAnswer, "userId">> {
     const asOf = this.o.clock();
     // Pin the scorer for the whole request: a swap meanwhile disposes it only after this request is done.
@@ -124,11 +124,11 @@ export class Predictor {
       const retrieved = await this.o.store.successors(history, { asOf, windowMs: this.o.liveWindowMs, n: Math.max(layout.ragSlots, LIVE_RAG_ITEMS), method: this.o.ragMethod });
       const rag = retrieved.items.slice(0, layout.ragSlots).map((i) => i.clusterId);
       const [dist = []] = await scorer.scoreNext([{ history, rag: rag.length > 0 ? rag : null }]);
-      const ranked = blendWithRag(dist, retrieved, table.ragBlend);
+      const ranked = blendWithRag(dist, retrieved, table.blend.weights, table.blend.popularity);
       return {
         history,
         interests: ranked.slice(0, k).map((d) => ({ clusterId: d.clusterId, p: d.p, keywords: table.keywords.get(d.clusterId) ?? [] })),
-        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, ragBlend: table.ragBlend, mode: "live" },
+        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, ragBlend: table.blend.weights.rag, popularityBlend: table.blend.weights.popularity, mode: "live" },
       };
     } finally {
       lease.release();

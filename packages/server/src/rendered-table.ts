@@ -13,7 +13,7 @@ export class RenderedTable {
   private readonly interests = new Map<TableRow, string[]>();
 
   constructor(readonly table: ServingTable) {
-    this.lineage = JSON.stringify({ baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, snapshotId: table.snapshotId, ragBlend: table.ragBlend, mode: "table" });
+    this.lineage = JSON.stringify({ baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, snapshotId: table.snapshotId, ragBlend: table.blend.weights.rag, popularityBlend: table.blend.weights.popularity, mode: "table" });
   }
 
   answer(userId: string | undefined, history: readonly ClusterId[], row: TableRow, k: number): JsonText {

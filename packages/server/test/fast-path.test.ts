@@ -35,14 +35,14 @@ describe("RenderedTable", () => {
     [5, ["plain"]],
   ]);
   const rows = new Map([["1,2", { clusters: [5, 7, 2], probs: [0.5, 1e-7, 0.25] }]]);
-  const table = new ServingTable("table-1", rows, keywords, "base-1", null, "snap-9", 0.3);
+  const table = new ServingTable("table-1", rows, keywords, "base-1", null, "snap-9", { weights: { rag: 0.3, popularity: 0.1 }, popularity: [0.5, 0.5] });
   const rendered = new RenderedTable(table);
   const row = rows.get("1,2")!;
   const expected = (userId: string | undefined, k: number) => ({
     ...(userId === undefined ? {} : { userId }),
     history: [1, 2],
     interests: row.clusters.slice(0, k).map((clusterId, i) => ({ clusterId, p: row.probs[i], keywords: keywords.get(clusterId) ?? [] })),
-    lineage: { baseId: "base-1", adapterId: null, tableId: "table-1", snapshotId: "snap-9", ragBlend: 0.3, mode: "table" },
+    lineage: { baseId: "base-1", adapterId: null, tableId: "table-1", snapshotId: "snap-9", ragBlend: 0.3, popularityBlend: 0.1, mode: "table" },
   });
 
   it("writes exactly the JSON of the answer object, with and without a user, for every k", () => {

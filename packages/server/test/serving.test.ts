@@ -63,12 +63,12 @@ describe("serving a real model", () => {
     const answer = await ask({ history, k: 3 });
     expect(answer.status).toBe(200);
     expect(answer.json.interests.map((i: { clusterId: number }) => i.clusterId)).toEqual(row.clusters.slice(0, 3));
-    expect(answer.json.lineage).toEqual({ baseId: active.base, adapterId: active.adapter, tableId: active.table, snapshotId: table!.meta.snapshotId, ragBlend: table!.meta.ragBlend, mode: "table" });
+    expect(answer.json.lineage).toEqual({ baseId: active.base, adapterId: active.adapter, tableId: active.table, snapshotId: table!.meta.snapshotId, ragBlend: table!.meta.ragBlend, popularityBlend: table!.meta.popularityBlend, mode: "table" });
 
     // A one-cluster history has no pair key in the table: scored live, and the answer says so.
     const single = await ask({ history: [history[0]], k: 3 });
     expect(single.json.fallback).toMatch(/not in table/);
-    expect(single.json.lineage).toMatchObject({ mode: "live", adapterId: active.adapter, tableId: null, ragBlend: table!.meta.ragBlend });
+    expect(single.json.lineage).toMatchObject({ mode: "live", adapterId: active.adapter, tableId: null, ragBlend: table!.meta.ragBlend, popularityBlend: table!.meta.popularityBlend });
     expect(single.json.interests.map((i: { clusterId: number }) => i.clusterId)).not.toContain(history[0]);
   }, 60_000);
 
@@ -88,7 +88,7 @@ describe("serving a real model", () => {
         userId: `u${i}`,
         history: answer.history,
         interests: row.clusters.slice(0, 4).map((clusterId, j) => ({ clusterId, p: row.probs[j], keywords: keywords.get(clusterId) })),
-        lineage: { baseId: active.base, adapterId: active.adapter, tableId: active.table, snapshotId: table.meta.snapshotId, ragBlend: table.meta.ragBlend, mode: "table" },
+        lineage: { baseId: active.base, adapterId: active.adapter, tableId: active.table, snapshotId: table.meta.snapshotId, ragBlend: table.meta.ragBlend, popularityBlend: table.meta.popularityBlend, mode: "table" },
       });
       expect(answer.history).toEqual((await store.userState(`u${i}`))!.clusters.slice(-answer.history.length));
       checked++;

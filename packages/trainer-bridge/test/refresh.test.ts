@@ -38,21 +38,25 @@ describe("table refresh job", () => {
     return { rec, stored: stored! };
   };
 
-  it("fits the weight on holdout transitions the snapshot has not seen and records it with the table", async () => {
+  it("fits the weights on holdout transitions retrieval has not seen and records them with the table", async () => {
     const { rec, stored } = await tableOf(ctx.registry.active().table!);
-    const blend = rec.manifest.ragBlend as { lambda: number; reason: string; fit: { cases: number; grid: Array<{ lambda: number; hit1: number; mrr: number }> } };
+    type Row = { rag: number; popularity: number; hit1: number; mrr: number };
+    const blend = rec.manifest.ragBlend as { weights: { rag: number; popularity: number }; reason: string; fit: { cases: number; grid: Row[] } };
     expect(blend.reason).toMatch(/^fitted on \d+ holdout transitions/);
     expect(blend.fit.cases).toBeGreaterThanOrEqual(200);
-    expect(blend.fit.grid.map((g) => g.lambda)).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]);
+    expect(blend.fit.grid).toHaveLength(66); // rag, popularity in 0, 0.1, .., 1 with rag + popularity <= 1
     const bestHit1 = Math.max(...blend.fit.grid.map((g) => g.hit1));
-    expect(blend.fit.grid.find((g) => g.lambda === blend.lambda)!.hit1).toBe(bestHit1);
-    expect(stored.meta.ragBlend).toBe(blend.lambda);
+    const chosen = blend.fit.grid.find((g) => g.rag === blend.weights.rag && g.popularity === blend.weights.popularity)!;
+    expect(chosen.hit1).toBe(bestHit1);
+    expect([stored.meta.ragBlend, stored.meta.popularityBlend]).toEqual([blend.weights.rag, blend.weights.popularity]);
+    if (blend.weights.popularity > 0) expect(JSON.parse(String(stored.meta.popularity))).toHaveLength((await store.clusters()).length);
+    else expect(stored.meta.popularity).toBeUndefined();
   });
 
-  it("at weight 1 leads every key with retrieval's most frequent successor, and without RAG records weight 0", async () => {
-    const asOne = await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: 1 }, autoPromote: false });
+  it("at rag weight 1 leads every key with retrieval's most frequent successor, and without RAG records the model alone", async () => {
+    const asOne = await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: { rag: 1, popularity: 0 } }, autoPromote: false });
     const { stored } = await tableOf(asOne.id);
-    expect(stored.meta.ragBlend).toBe(1);
+    expect([stored.meta.ragBlend, stored.meta.popularityBlend]).toEqual([1, 0]);
     const snapshot = await store.snapshot({ start: ctx.asOf - ctx.config.ragWindowDays * DAY_MS, end: ctx.asOf, n: ctx.config.tableTopN });
     let checked = 0;
     for (const row of stored.rows) {
@@ -66,18 +70,32 @@ describe("table refresh job", () => {
 
     const noRag = await refreshTable({ ...ctx, autoPromote: false }, { rag: false });
     expect((await tableOf(noRag.id)).stored.meta.ragBlend).toBe(0);
-    expect(noRag.manifest.ragBlend).toMatchObject({ lambda: 0, reason: "no RAG" });
+    expect(noRag.manifest.ragBlend).toMatchObject({ weights: { rag: 0, popularity: 0 }, reason: "no RAG" });
+  });
+
+  it("at popularity weight 1 ranks every key by the window's popularity and stores it for live serving", async () => {
+    const popular = await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: { rag: 0, popularity: 1 } }, autoPromote: false });
+    const { stored } = await tableOf(popular.id);
+    const shares = JSON.parse(String(stored.meta.popularity)) as number[];
+    const recent = await store.transitions({ start: ctx.asOf - ctx.config.ragWindowDays * DAY_MS, end: ctx.asOf });
+    const top = shares.indexOf(Math.max(...shares));
+    expect(shares[top]).toBeCloseTo(recent.filter((t) => t.next === top).length / recent.length, 5);
+    for (const row of stored.rows) {
+      const history = row.key.split(",").map(Number);
+      const best = Math.max(...shares.filter((_, c) => !history.includes(c)));
+      expect(shares[row.clusters[0]!], `key ${row.key}`).toBeCloseTo(best, 5);
+    }
   });
 
   it("drops the stored tables the registry's retention retires, and only those", async () => {
     await store.putPredictionTable({ id: "not-this-registrys", meta: {}, rows: [] });
-    for (let i = 0; i < 6; i++) await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: 0 } }, { rag: false });
+    for (let i = 0; i < 6; i++) await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: { rag: 0, popularity: 0 } } }, { rag: false });
     const inRegistry = ctx.registry.list("table").map((r) => r.id);
     expect(inRegistry.length).toBeLessThan(9); // retention retired some of the 9 refreshes
     expect(await store.predictionTableIds()).toEqual([...inRegistry, "not-this-registrys"].sort());
 
     const before = await store.predictionTableIds();
-    await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: 0, dropRetiredTables: false } }, { rag: false });
+    await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: { rag: 0, popularity: 0 }, dropRetiredTables: false } }, { rag: false });
     const after = await store.predictionTableIds();
     expect(after.length).toBe(before.length + 1);
   });

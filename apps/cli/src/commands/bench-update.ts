@@ -76,8 +76,8 @@ export async function run(args: string[]): Promise<number> {
     const withoutRag = await refreshTable({ ...ctx, asOf: end, autoPromote: false }, { rag: false });
     progress.done();
 
-    const blend = withRag.manifest.ragBlend as { lambda: number; fit?: { grid: Array<{ lambda: number; hit1: number }> } };
-    const blendAt = (lambda: number) => blend.fit?.grid.find((g) => g.lambda === lambda)?.hit1 ?? null;
+    const blend = withRag.manifest.ragBlend as { weights: { rag: number; popularity: number }; fit?: { grid: Array<{ rag: number; popularity: number; hit1: number }> } };
+    const blendAt = (rag: number, popularity: number) => blend.fit?.grid.find((g) => g.rag === rag && g.popularity === popularity)?.hit1 ?? null;
     const counts = (r: typeof base) => (r.manifest.trainingSet as { counts: { train: number } }).counts.train;
     const result = {
       world: values.size,
@@ -93,18 +93,22 @@ export async function run(args: string[]): Promise<number> {
       table_keys: withRag.manifest.keys,
       table_recall_at1: withRag.gate.metrics.recallAt1,
       table_norag_recall_at1: withoutRag.gate.metrics.recallAt1,
-      // Forward hit@1 on the holdout days with the snapshot from before them: the blend's fit grid.
-      blend_lambda: blend.lambda,
-      blend_hit1: blendAt(blend.lambda),
-      blend_model_alone_hit1: blendAt(0),
-      blend_counts_alone_hit1: blendAt(1),
+      // Forward hit@1 on the holdout days with retrieval from before them: the blend's fit grid.
+      blend_rag_weight: blend.weights.rag,
+      blend_popularity_weight: blend.weights.popularity,
+      blend_hit1: blendAt(blend.weights.rag, blend.weights.popularity),
+      blend_model_alone_hit1: blendAt(0, 0),
+      blend_counts_alone_hit1: blendAt(1, 0),
+      blend_popularity_alone_hit1: blendAt(0, 1),
       adapter_recall_at1: adapter.gate.metrics.recallAt1,
       base_recall_at1: adapter.gate.metrics.activeRecallAt1,
     };
     if (!values.json) {
       console.log(`fine-tune: ${result.finetune_s} s for ${result.finetune_examples} examples (pretrain baseline: ${result.pretrain_s} s for ${result.pretrain_examples})`);
       console.log(`table refresh: ${result.table_refresh_s} s for ${result.table_keys} keys with RAG (without: ${result.table_refresh_norag_s} s)`);
-      console.log(`RAG blend: lambda ${result.blend_lambda}, forward hit@1 ${result.blend_hit1} (model alone ${result.blend_model_alone_hit1}, counts alone ${result.blend_counts_alone_hit1})`);
+      console.log(
+        `RAG blend: weights rag ${result.blend_rag_weight} popularity ${result.blend_popularity_weight}, forward hit@1 ${result.blend_hit1} (model alone ${result.blend_model_alone_hit1}, key counts alone ${result.blend_counts_alone_hit1}, popularity alone ${result.blend_popularity_alone_hit1})`,
+      );
     }
     console.log(JSON.stringify(result));
     return 0;

@@ -12,8 +12,9 @@ const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | 
   --strategies LIST       all, or a comma list of static,finetune,rag,hybrid,adaptive,rag-frozen (default all)
   --live LIST             also replay these strategies served by live scoring (fresh RAG per request, the
                           server's mode "live"): none, or a comma list of rag,hybrid,adaptive (default hybrid)
-  --rag-blend X           weight of retrieved counts mixed into RAG tables' model scores: fit (default: fitted per
-                          refresh on held-out days) or a number in [0, 1]; 0 is the paper's model alone
+  --rag-blend W           what RAG tables mix into the model's scores: fit (default: weights fitted per refresh on
+                          held-out days), or R[,P]: weight R of the key's retrieved successor shares and P of recent
+                          popularity (R + P <= 1); 0 is the paper's model alone
   --seed N                seed for clustering, training, bootstrap and the A/B (default 1)
   --time-scale X          stretch cadences and windows by X (default: chosen from the dataset's traffic)
   --finetune-days F       fine-tune cadence before scaling (default 30, the paper's)
@@ -29,11 +30,12 @@ const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | 
   --run-id ID             report folder name (default <dataset>-<strategies>-seed<N>)
   --json                  print results.json's path and the headline table as one JSON line at the end`;
 
-function ragBlendOption(v: string): "fit" | number {
+function ragBlendOption(v: string): "fit" | { rag: number; popularity: number } {
   if (v === "fit") return v;
-  const x = Number(v);
-  if (!(x >= 0 && x <= 1)) throw new Error(`--rag-blend: expected fit or a number in [0, 1], got ${JSON.stringify(v)}`);
-  return x;
+  const [rag = NaN, popularity = 0, ...rest] = v.split(",").map(Number);
+  if (rest.length > 0 || !(rag >= 0 && popularity >= 0 && rag + popularity <= 1))
+    throw new Error(`--rag-blend: expected fit, R or R,P with R, P >= 0 and R + P <= 1, got ${JSON.stringify(v)}`);
+  return { rag, popularity };
 }
 
 export async function run(args: string[]): Promise<number> {

@@ -28,11 +28,17 @@ export const LoopConfigSchema = z.object({
   /** RAG successors are counted over the last this-many days (tables and training sets alike). */
   ragWindowDays: z.number().positive().default(14),
   /**
-   * Weight of the retrieved successor counts mixed into a RAG table's model scores (0: the model alone, as in the
-   * paper; 1: the counts, the model breaking ties). "fit": chosen per refresh on the last holdout days, scored with
-   * the RAG snapshot as it was before them, so the weight is measured on transitions the snapshot has not seen.
+   * Weights of the retrieved successor shares (`rag`) and of recent next-cluster popularity (`popularity`) mixed
+   * into a RAG table's model scores; the model keeps the rest ({0, 0}: the model alone, as in the paper). "fit":
+   * chosen per refresh on the last holdout days, scored with retrieval as it was before them, so the weights are
+   * measured on transitions retrieval has not seen.
    */
-  ragBlend: z.union([z.literal("fit"), z.number().min(0).max(1)]).default("fit"),
+  ragBlend: z
+    .union([
+      z.literal("fit"),
+      z.object({ rag: z.number().min(0).max(1), popularity: z.number().min(0).max(1) }).refine((w) => w.rag + w.popularity <= 1, "rag + popularity must be at most 1"),
+    ])
+    .default("fit"),
   /**
    * Delete the store's copy of tables the registry's retention retires. Off where registries are copies of one
    * another and share table ids (the replay starts every strategy from one bootstrap registry).

@@ -1,6 +1,6 @@
 import { historyKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
 import type { Snapshot, SuccessorResult } from "@freshrec/retriever";
-import { fitBlend, type BlendFit, type Prompt, type Scorer } from "@freshrec/scorer";
+import { fitBlend, type BlendFit, type Popularity, type Prompt, type Scorer } from "@freshrec/scorer";
 import type { ProgressFn } from "../native/trainer.js";
 import { scoreAll } from "./evaluate.js";
 
@@ -11,14 +11,15 @@ export function ragPrompt(history: ClusterId[], evidence: SuccessorResult | unde
 }
 
 /**
- * Fits the blend weight on past transitions the snapshot has not seen: each holdout transition's key is scored
- * with the snapshot taken before the holdout began (one scoring per distinct key), and every lambda of the grid
- * is tried on the model's distribution mixed with that snapshot's counts.
+ * Fits the blend weights on past transitions the retrieval has not seen: each holdout transition's key is scored
+ * with the snapshot taken before the holdout began (one scoring per distinct key), and every pair of weights of the
+ * grid is tried on the model's distribution mixed with that snapshot's counts and the popularity of the same window.
  */
 export async function fitRagBlend(o: {
   scorer: Scorer;
   holdout: readonly Transition[];
   snapshot: Snapshot;
+  popularity: Popularity;
   layout: LayoutParams;
   batch: number;
   onProgress?: ProgressFn;
@@ -36,5 +37,6 @@ export async function fitRagBlend(o: {
       const i = index.get(historyKey(t.history))!;
       return { dist: dists[i]!, rag: evidence[i], next: t.next };
     }),
+    o.popularity,
   );
 }

@@ -1,5 +1,5 @@
 import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
-import { blendWithRag, readGgufMetadata, type BlendFit } from "@freshrec/scorer";
+import { blendWithRag, MODEL_ALONE, popularityOf, readGgufMetadata, type BlendFit, type BlendWeights } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { ArtefactRecord } from "../registry/schemas.js";
 import { days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
@@ -26,21 +26,39 @@ function allKeys(layout: LayoutParams, limit: number): string[] | undefined {
 /** Fewest past transitions a fitted blend may rest on; below it the table serves the model's own ranking. */
 const MIN_BLEND_CASES = 200;
 
-/** The blend weight of this refresh: the configured one, or one fitted on the last holdout days (rag-blend-fit.ts). */
+export interface RagBlendChoice {
+  weights: BlendWeights;
+  fit?: BlendFit;
+  reason: string;
+}
+
+/** The blend weights of this refresh: the configured ones, or fitted on the last holdout days (rag-blend-fit.ts). */
 async function ragBlendFor(
   ctx: JobContext,
   scorer: Parameters<typeof fitRagBlend>[0]["scorer"],
-  holdout: Transition[],
+  transitions: readonly Transition[],
   holdoutStart: number,
   ragItems: number,
   layout: LayoutParams,
-): Promise<{ lambda: number; fit?: BlendFit; reason: string }> {
-  if (ctx.config.ragBlend !== "fit") return { lambda: ctx.config.ragBlend, reason: "configured" };
-  if (holdout.length < MIN_BLEND_CASES) return { lambda: 0, reason: `fit skipped: ${holdout.length} holdout transitions < ${MIN_BLEND_CASES}` };
-  const lagged = await ctx.store.snapshot({ start: holdoutStart - days(ctx.config.ragWindowDays), end: holdoutStart, n: ragItems });
+): Promise<RagBlendChoice> {
+  if (ctx.config.ragBlend !== "fit") return { weights: ctx.config.ragBlend, reason: "configured" };
+  const holdout = transitions.filter((t) => t.ts >= holdoutStart);
+  if (holdout.length < MIN_BLEND_CASES) return { weights: MODEL_ALONE, reason: `fit skipped: ${holdout.length} holdout transitions < ${MIN_BLEND_CASES}` };
+  const windowStart = holdoutStart - days(ctx.config.ragWindowDays);
+  const lagged = await ctx.store.snapshot({ start: windowStart, end: holdoutStart, n: ragItems });
+  const popularity = popularityOf(recentNexts(transitions, windowStart, holdoutStart), layout.nClusters);
   const { batch, onProgress } = scoreOptions(ctx);
-  const fit = await fitRagBlend({ scorer, holdout, snapshot: lagged, layout, batch, ...(onProgress ? { onProgress } : {}) });
-  return { lambda: fit.lambda, fit, reason: `fitted on ${fit.cases} holdout transitions with RAG as of ${new Date(holdoutStart).toISOString()}` };
+  const fit = await fitRagBlend({ scorer, holdout, snapshot: lagged, popularity, layout, batch, ...(onProgress ? { onProgress } : {}) });
+  return { weights: fit.weights, fit, reason: `fitted on ${fit.cases} holdout transitions with retrieval as of ${new Date(holdoutStart).toISOString()}` };
+}
+
+/** What a table's meta carries of its blend: the weights and, when used, the popularity vector live serving mixes in too. */
+function blendMeta(w: BlendWeights, popularity: number[]): Record<string, number | string> {
+  return { ragBlend: w.rag, popularityBlend: w.popularity, ...(w.popularity > 0 ? { popularity: JSON.stringify(popularity.map((p) => Number(p.toPrecision(6)))) } : {}) };
+}
+
+function* recentNexts(transitions: readonly Transition[], start: number, end: number): Iterable<number> {
+  for (const t of transitions) if (t.ts >= start && t.ts < end) yield t.next;
 }
 
 /**
@@ -58,24 +76,27 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const { layout } = await readGgufMetadata(base.path!);
   const holdoutStart = ctx.asOf - days(trainingSetConfig(ctx).holdoutDays);
   const supportStart = ctx.asOf - days(ctx.config.tableSupportDays);
-  const recent = await ctx.store.transitions({ start: Math.min(supportStart, holdoutStart), end: ctx.asOf });
+  const ragStart = ctx.asOf - days(ctx.config.ragWindowDays);
+  // Reaches back far enough for the table's keys, its holdout, and the retrieval window before that holdout.
+  const recent = await ctx.store.transitions({ start: Math.min(supportStart, holdoutStart - days(ctx.config.ragWindowDays)), end: ctx.asOf });
   const every = allKeys(layout, ctx.config.allKeysUpTo);
   const keys = every ?? [...new Set(recent.filter((t) => t.ts >= supportStart).map((t) => historyKey(t.history)))].sort();
   // More successors than the prompt's slots: the blend weighs every retrieved count, the prompt shows the top ones.
   const ragItems = Math.max(layout.ragSlots, ctx.config.tableTopN);
-  const snapshot = rag ? await ctx.store.snapshot({ start: ctx.asOf - days(ctx.config.ragWindowDays), end: ctx.asOf, n: ragItems }) : undefined;
+  const snapshot = rag ? await ctx.store.snapshot({ start: ragStart, end: ctx.asOf, n: ragItems }) : undefined;
+  const popularity = popularityOf(recentNexts(recent, ragStart, ctx.asOf), layout.nClusters);
 
-  let blend: { lambda: number; fit?: BlendFit; reason: string } = { lambda: 0, reason: "no RAG" };
+  let blend: RagBlendChoice = { weights: MODEL_ALONE, reason: "no RAG" };
   const scored = await timed(async () => {
     const model = await loadForScoring(ctx, base.path!);
     try {
       const { batch, onProgress, contexts, parallel } = scoreOptions(ctx);
       const scorer = await model.createScorer({ contexts, parallel, ...(adapter?.path ? { adapterPath: adapter.path, adapterId: adapter.id } : {}) });
-      if (rag) blend = await ragBlendFor(ctx, scorer, recent.filter((t) => t.ts >= holdoutStart), holdoutStart, ragItems, layout);
+      if (rag) blend = await ragBlendFor(ctx, scorer, recent, holdoutStart, ragItems, layout);
       const histories = keys.map(parseHistoryKey);
       const evidence = histories.map((h) => snapshot?.lookup(h));
       const dists = await scoreAll(scorer, histories.map((h, i) => ragPrompt(h, evidence[i], layout)), batch, "table", onProgress);
-      return dists.map((d, i) => blendWithRag(d, evidence[i], blend.lambda));
+      return dists.map((d, i) => blendWithRag(d, evidence[i], blend.weights, popularity));
     } finally {
       await model.dispose();
     }
@@ -89,7 +110,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const lineage = { baseId: base.id, adapterId: adapter?.id ?? null, snapshotId: snapshot?.id ?? null, createdAt: ctx.asOf };
   await ctx.store.putPredictionTable({
     id,
-    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0, ragBlend: blend.lambda },
+    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0, ...blendMeta(blend.weights, popularity) },
     rows,
   });
 
