@@ -76,6 +76,7 @@ class ModelStrategy implements Predictor {
   private adapterWindowEnd: number;
   private nextDriftCheck = 0;
   private drift: DriftReading = {};
+  private live: LiveModel | undefined;
   misses = 0;
 
   constructor(
@@ -90,6 +91,7 @@ class ModelStrategy implements Predictor {
   }
 
   async loadActiveTable(): Promise<void> {
+    this.live = undefined; // an update ran: the active adapter may have changed too
     const id = this.registry.active().table;
     if (!id) throw new ReplayError(`strategy ${this.name}: no active table in ${this.registry.dir}`);
     const rec = this.registry.get(id);
@@ -106,12 +108,14 @@ class ModelStrategy implements Predictor {
     return this.table;
   }
 
-  /** What live scoring for this strategy uses now: its active base and adapter files and its table's blend weight. */
+  /** What live scoring for this strategy uses now: its active base and adapter files and its table's blend weights (read from the registry once per update). */
   liveModel(): LiveModel {
+    if (this.live) return this.live;
     const active = this.registry.active();
     const base = this.registry.get(active.base!);
     const adapter = active.adapter ? this.registry.get(active.adapter) : undefined;
-    return { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), blend: { rag: this.served.ragBlend, popularity: this.served.popularityBlend } };
+    this.live = { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), blend: { rag: this.served.ragBlend, popularity: this.served.popularityBlend } };
+    return this.live;
   }
 
   /** Registry id of the table this strategy answers from (the A/B checks its server serves the same one). */

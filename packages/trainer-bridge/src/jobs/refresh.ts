@@ -1,5 +1,5 @@
 import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
-import { blendWithRag, MODEL_ALONE, popularityOf, readGgufMetadata, type BlendFit, type BlendWeights } from "@freshrec/scorer";
+import { blendWithRag, MODEL_ALONE, popularityOf, readGgufMetadata, type BlendFit, type BlendWeights, type Scorer } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { ArtefactRecord } from "../registry/schemas.js";
 import { days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
@@ -35,7 +35,7 @@ export interface RagBlendChoice {
 /** The blend weights of this refresh: the configured ones, or fitted on the last holdout days (rag-blend-fit.ts). */
 async function ragBlendFor(
   ctx: JobContext,
-  scorer: Parameters<typeof fitRagBlend>[0]["scorer"],
+  scorer: Scorer,
   transitions: readonly Transition[],
   holdoutStart: number,
   ragItems: number,
@@ -63,8 +63,8 @@ function* recentNexts(transitions: readonly Transition[], start: number, end: nu
 
 /**
  * Table refresh job: bulk-scores history keys with the active base + adapter and (when `rag`) a fresh RAG
- * snapshot, mixes in the snapshot's successor counts with the blend weight (fitted on the last holdout days by
- * default), stores the top-n clusters per key with probabilities as a LanceDB prediction table whose id and
+ * snapshot, mixes the snapshot's successor counts and recent popularity into the model's scores with the blend
+ * weights (fitted on the last holdout days by default), stores the top-n clusters per key with probabilities as a LanceDB prediction table whose id and
  * meta record base, adapter, snapshot and time, gates it against the active table on the last holdout days,
  * publishes its registry record and promotes it (one pointer swap) when it passes.
  */
