@@ -98,6 +98,9 @@ function textTable(r: Results): string {
 /** Runs a whole replay: dataset, strategies and baselines on the simulated clock, analyses, optional A/B, report. */
 export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
   const wallStart = performance.now();
+  const live = o.live ?? o.strategies.filter((s) => s === "hybrid");
+  const missing = live.filter((s) => !o.strategies.includes(s));
+  if (missing.length > 0) throw new ReplayError(`--live ${missing.join(", ")}: not among the replayed strategies (${o.strategies.join(", ") || "none"})`);
   const dataset = "transitions" in o.dataset ? o.dataset : await loadDataset(o.dataset, o.seed);
   const config = planReplay(dataset, o);
   const sc = scaled(config);
@@ -110,9 +113,6 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
   const loop = { ...modelLoop(model), ...o.loop };
   const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop }));
   const lab = o.strategies.length > 0 ? await makeLab(dataset, config, workDir) : undefined;
-  const live = o.live ?? o.strategies.filter((s) => s === "hybrid");
-  const missing = live.filter((s) => !o.strategies.includes(s));
-  if (missing.length > 0) throw new ReplayError(`--live ${missing.join(", ")}: not among the replayed strategies (${o.strategies.join(", ") || "none"})`);
   const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress, live) : [];
   const predictors = [...models, ...baselines(sc.recentWindowMs)];
   let abRun: ServerAb | undefined;

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { runReplay, parseStrategies, parseLive, DEFAULT_REPLAY_MODEL, REPLAY_MODEL_SIZES, type DatasetSpec, type ReplayModelSize } from "@freshrec/replay";
+import { runReplay, parseStrategies, parseLive, ReplayError, DEFAULT_REPLAY_MODEL, REPLAY_MODEL_SIZES, type DatasetSpec, type ReplayModelSize } from "@freshrec/replay";
 import { terminalProgress } from "../progress.js";
 
 export const summary = "replay a dataset through every update strategy and baseline; write reports/<run-id>/ (optionally with the simulated A/B)";
@@ -34,7 +34,7 @@ function ragBlendOption(v: string): "fit" | { rag: number; popularity: number } 
   if (v === "fit") return v;
   const [rag = NaN, popularity = 0, ...rest] = v.split(",").map(Number);
   if (rest.length > 0 || !(rag >= 0 && popularity >= 0 && rag + popularity <= 1))
-    throw new Error(`--rag-blend: expected fit, R or R,P with R, P >= 0 and R + P <= 1, got ${JSON.stringify(v)}`);
+    throw new ReplayError(`--rag-blend: expected fit, R or R,P with R, P >= 0 and R + P <= 1, got ${JSON.stringify(v)}`);
   return { rag, popularity };
 }
 
@@ -78,7 +78,7 @@ export async function run(args: string[]): Promise<number> {
   const num = (name: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: expected a positive number, got ${JSON.stringify(v)}`);
+    if (!Number.isFinite(n) || n <= 0) throw new ReplayError(`--${name}: expected a positive number, got ${JSON.stringify(v)}`);
     return n;
   };
   const dataset: DatasetSpec =
