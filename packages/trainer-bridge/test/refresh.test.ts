@@ -45,9 +45,9 @@ describe("table refresh job", () => {
     expect(blend.reason).toMatch(/^fitted on \d+ holdout transitions/);
     expect(blend.fit.cases).toBeGreaterThanOrEqual(200);
     expect(blend.fit.grid).toHaveLength(66); // rag, popularity in 0, 0.1, .., 1 with rag + popularity <= 1
-    const bestHit1 = Math.max(...blend.fit.grid.map((g) => g.hit1));
+    const bestMrr = Math.max(...blend.fit.grid.map((g) => g.mrr));
     const chosen = blend.fit.grid.find((g) => g.rag === blend.weights.rag && g.popularity === blend.weights.popularity)!;
-    expect(chosen.hit1).toBe(bestHit1);
+    expect(chosen.mrr).toBe(bestMrr);
     expect([stored.meta.ragBlend, stored.meta.popularityBlend]).toEqual([blend.weights.rag, blend.weights.popularity]);
     if (blend.weights.popularity > 0) expect(JSON.parse(String(stored.meta.popularity))).toHaveLength((await store.clusters()).length);
     else expect(stored.meta.popularity).toBeUndefined();
