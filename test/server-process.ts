@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { httpCaller, type Call } from "../packages/server/test/http-call.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const MAIN = join(ROOT, "apps/cli/src/main.ts");
@@ -26,7 +27,7 @@ export interface ServeProcess {
   child: ChildProcess;
   /** Everything the process printed so far (JSON logs and the banner), for failure messages. */
   output(): string;
-  call(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string }): Promise<{ status: number; json: any; text: string }>;
+  call: Call;
   waitFor(path: string, status: number, timeoutMs: number): Promise<void>;
   /** SIGTERM, resolves with the exit code (rejects with the output after timeoutMs). */
   stop(timeoutMs?: number): Promise<number | null>;
@@ -47,21 +48,7 @@ export async function startServe(dir: string, extra: string[] = []): Promise<Ser
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   child.stderr!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  const call: ServeProcess["call"] = async (method, path, opts = {}) => {
-    const headers: Record<string, string> = {};
-    if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-    const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(url + path, { method, headers, body });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json, text };
-  };
+  const call = httpCaller(url);
   return {
     url,
     child,

@@ -9,6 +9,7 @@ import { loadClusterModel } from "@freshrec/scorer";
 import { openRegistry, type Registry } from "@freshrec/trainer-bridge";
 import { createApp, type FreshrecApp } from "../src/app.js";
 import { loadServerConfig, type ServerConfigInput } from "../src/config.js";
+import { httpCaller, type Call } from "./http-call.js";
 
 export const READ_KEY = "reader-key-0001";
 export const INGEST_KEY = "ingest-key-0001";
@@ -21,7 +22,7 @@ export interface Harness {
   store: Store;
   registry: Registry;
   dir: string;
-  call(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; json: any; text: string }>;
+  call: Call;
   close(): Promise<void>;
 }
 
@@ -45,22 +46,7 @@ export async function startHarness(overrides: Partial<ServerConfigInput> = {}): 
     store,
     registry,
     dir,
-    async call(method, path, opts = {}) {
-      const headers: Record<string, string> = { ...opts.headers };
-      if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-      let body: string | undefined = opts.raw;
-      if (opts.body !== undefined) body = JSON.stringify(opts.body);
-      if (body !== undefined) headers["content-type"] ??= "application/json";
-      const res = await fetch(url + path, { method, headers, body });
-      const text = await res.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, headers: res.headers, json, text };
-    },
+    call: httpCaller(url),
     async close() {
       await new Promise((r) => server.close(r));
       await app.close();

@@ -26,7 +26,7 @@ function allKeys(layout: LayoutParams, limit: number): string[] | undefined {
 /** Fewest past transitions a fitted blend may rest on; below it the table serves the model's own ranking. */
 const MIN_BLEND_CASES = 200;
 
-export interface RagBlendChoice {
+interface RagBlendChoice {
   weights: BlendWeights;
   fit?: BlendFit;
   reason: string;
@@ -54,7 +54,7 @@ async function ragBlendFor(
 
 /** What a table's meta carries of its blend: the weights and, when used, the popularity vector live serving mixes in too. */
 function blendMeta(w: BlendWeights, popularity: number[]): Record<string, number | string> {
-  return { ragBlend: w.rag, popularityBlend: w.popularity, ...(w.popularity > 0 ? { popularity: JSON.stringify(popularity.map((p) => Number(p.toPrecision(6)))) } : {}) };
+  return { ragBlend: w.rag, popularityBlend: w.popularity, ...(w.popularity > 0 ? { popularity: JSON.stringify(popularity) } : {}) };
 }
 
 function* recentNexts(transitions: readonly Transition[], start: number, end: number): Iterable<number> {
@@ -77,14 +77,14 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const holdoutStart = ctx.asOf - days(trainingSetConfig(ctx).holdoutDays);
   const supportStart = ctx.asOf - days(ctx.config.tableSupportDays);
   const ragStart = ctx.asOf - days(ctx.config.ragWindowDays);
-  // Reaches back far enough for the table's keys, its holdout, and the retrieval window before that holdout.
-  const recent = await ctx.store.transitions({ start: Math.min(supportStart, holdoutStart - days(ctx.config.ragWindowDays)), end: ctx.asOf });
+  // Reaches back far enough for the table's keys, its holdout and, with RAG, the retrieval window before that holdout (the blend fit).
+  const recent = await ctx.store.transitions({ start: Math.min(supportStart, rag ? holdoutStart - days(ctx.config.ragWindowDays) : holdoutStart), end: ctx.asOf });
   const every = allKeys(layout, ctx.config.allKeysUpTo);
   const keys = every ?? [...new Set(recent.filter((t) => t.ts >= supportStart).map((t) => historyKey(t.history)))].sort();
   // More successors than the prompt's slots: the blend weighs every retrieved count, the prompt shows the top ones.
   const ragItems = Math.max(layout.ragSlots, ctx.config.tableTopN);
   const snapshot = rag ? await ctx.store.snapshot({ start: ragStart, end: ctx.asOf, n: ragItems }) : undefined;
-  const popularity = popularityOf(recentNexts(recent, ragStart, ctx.asOf), layout.nClusters);
+  const popularity = rag ? popularityOf(recentNexts(recent, ragStart, ctx.asOf), layout.nClusters) : [];
 
   let blend: RagBlendChoice = { weights: MODEL_ALONE, reason: "no RAG" };
   const scored = await timed(async () => {
