@@ -123,6 +123,9 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
     for (const u of ups("finetune")) expect(u).toMatchObject({ snapshot: "", ragBlend: 0, popularityBlend: 0 }); // no RAG in fine-tune-only tables
     for (const u of rag) expect(Math.min(u.ragBlend, u.popularityBlend)).toBeGreaterThanOrEqual(0);
     for (const u of rag) expect(u.ragBlend + u.popularityBlend).toBeLessThanOrEqual(1);
+    // Every update was decided by the service's UpdateLoop: its decision lines name why (calendar or drift).
+    for (const name of ["rag", "finetune", "hybrid", "adaptive"]) for (const u of ups(name)) expect(u.reason, `${name} ${u.candidate}`).toMatch(/^(calendar: |drift: |after fine-tune)/);
+    expect(ups("adaptive").some((u) => u.drift.recentJaccard !== undefined || u.drift.adapterJaccard !== undefined)).toBe(true);
     const hybrid = ups("hybrid");
     const tunes = hybrid.filter((u) => u.action === "finetune");
     expect(tunes.some((u) => u.promoted)).toBe(true);

@@ -1,4 +1,4 @@
-/** Starts the real `freshrec serve` process for end-to-end tests and talks to it over HTTP. */
+/** Starts real `freshrec demo` / `freshrec serve` processes for end-to-end tests and talks to them over HTTP. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -33,18 +33,22 @@ export interface ServeProcess {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
-export async function startServe(dir: string, extra: string[] = []): Promise<ServeProcess> {
+export const E2E_KEYS = `reader=${READ_KEY}:read;ingester=${INGEST_KEY}:ingest;ops=${ADMIN_KEY}:admin`;
+
+/** The demo on the tiny world with its clock stopped, in `dir`. */
+export function startServe(dir: string, extra: string[] = []): Promise<ServeProcess> {
+  return startFreshrec(["demo", "--size", "tiny", "--no-simulate", "--store", join(dir, "store"), "--models", join(dir, "models"), ...extra]);
+}
+
+/** Any long-running freshrec command (`serve ...`, `demo ...`) on a free port, with the e2e keys unless `env` says otherwise. */
+export async function startFreshrec(argv: string[], env: Record<string, string> = { FRESHREC_API_KEYS: E2E_KEYS }): Promise<ServeProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", MAIN, "serve", "--size", "tiny", "--no-simulate", "--store", join(dir, "store"), "--models", join(dir, "models"), "--port", String(port), ...extra],
-    {
-      cwd: ROOT,
-      env: { ...process.env, FRESHREC_API_KEYS: `reader=${READ_KEY}:read;ingester=${INGEST_KEY}:ingest;ops=${ADMIN_KEY}:admin`, FRESHREC_AUTH: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...argv, "--port", String(port)], {
+    cwd: ROOT,
+    env: { ...process.env, FRESHREC_API_KEYS: "", FRESHREC_AUTH: "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   child.stderr!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
@@ -58,7 +62,7 @@ export async function startServe(dir: string, extra: string[] = []): Promise<Ser
       const until = Date.now() + timeoutMs;
       let last = "";
       while (Date.now() < until) {
-        if (child.exitCode !== null) throw new Error(`freshrec serve exited with ${child.exitCode}:\n${out}`);
+        if (child.exitCode !== null) throw new Error(`freshrec ${argv[0]} exited with ${child.exitCode}:\n${out}`);
         try {
           const res = await call("GET", path);
           if (res.status === status) return;
@@ -75,7 +79,7 @@ export async function startServe(dir: string, extra: string[] = []): Promise<Ser
         if (child.exitCode !== null) return resolve(child.exitCode);
         const timer = setTimeout(() => {
           child.kill("SIGKILL");
-          reject(new Error(`freshrec serve did not exit within ${timeoutMs} ms of SIGTERM:\n${out}`));
+          reject(new Error(`freshrec ${argv[0]} did not exit within ${timeoutMs} ms of SIGTERM:\n${out}`));
         }, timeoutMs);
         child.once("exit", (code) => {
           clearTimeout(timer);

@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openRegistry } from "@freshrec/trainer-bridge";
+import { openRegistry } from "@freshrec/registry";
 import { ADMIN_KEY, INGEST_KEY, READ_KEY, startServe, type ServeProcess } from "./server-process.js";
 
 const BOOTSTRAP_MS = 8 * 60_000;
@@ -89,7 +89,7 @@ describe("freshrec serve end to end", () => {
   it("promotes a new adapter (hot swap), keeps serving through a broken one, and rolls back", async () => {
     const registry = openRegistry(join(dir, "models"));
     const active = registry.active();
-    const current = registry.get(active.adapter!);
+    const current = registry.getOf("adapter", active.adapter!);
     // A second adapter version: the same weights under a new id and path, as a fine-tune would publish.
     const staged = registry.stage("adapter");
     copyFileSync(current.path!, join(staged.dir, basename(current.path!)));
@@ -102,20 +102,22 @@ describe("freshrec serve end to end", () => {
     const live = await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [2, 5], mode: "live" } });
     expect(live.json.lineage.adapterId).toBe(next.id);
 
-    // A broken adapter file: the swap fails, the server keeps the previous adapter and says why.
+    // A broken adapter file: not promoted (409, the pointer stays), the server keeps the previous adapter and says why.
     const broken = registry.stage("adapter");
     writeFileSync(join(broken.dir, "adapter.gguf"), "GGUF but not really");
     const bad = registry.publish({ id: broken.id, kind: "adapter", main: "adapter.gguf", manifest: { ...current.manifest }, gate: current.gate });
     const failed = await s.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id: bad.id } });
-    expect(failed.json.swaps).toEqual([expect.objectContaining({ ok: false })]);
-    expect(failed.json.model.lastSwap).toMatchObject({ ok: false, reason: expect.stringMatching(/adapter/) });
-    expect(failed.json.model.lineage.adapterId).toBe(next.id);
+    expect(failed.status).toBe(409);
+    expect(failed.json.error.message).toMatch(new RegExp(`adapter '${bad.id}' failed to load .*the active adapter stays ${next.id}`));
+    expect(registry.active().adapter).toBe(next.id);
+    const model = (await s.call("GET", "/v1/model", { key: READ_KEY })).json;
+    expect(model.lastSwap).toMatchObject({ ok: false, reason: expect.stringMatching(/adapter/) });
+    expect(model.lineage.adapterId).toBe(next.id);
     const still = await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [2, 5], mode: "live" } });
     expect(still.status).toBe(200);
     expect(still.json.lineage.adapterId).toBe(next.id);
 
-    // Rolling back twice: off the broken one (never served) and off the copy, back to the original.
-    await s.call("POST", "/v1/admin/rollback", { key: ADMIN_KEY, body: { kind: "adapter" } });
+    // Rolling back off the copy returns to the original (the broken one was never active).
     const back = await s.call("POST", "/v1/admin/rollback", { key: ADMIN_KEY, body: { kind: "adapter" } });
     expect(back.status).toBe(200);
     expect(back.json.model.lineage.adapterId).toBe(current.id);

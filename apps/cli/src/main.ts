@@ -7,6 +7,10 @@ import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { FreshrecError } from "@freshrec/core";
+import { JOB_EXIT } from "@freshrec/trainer-bridge";
+
+/** Exit codes of failures a caller may act on (the rest exit 1). */
+const EXIT_BY_CODE: Record<string, number> = { usage: JOB_EXIT.usage, "store-locked": JOB_EXIT.locked };
 
 export interface Command {
   summary: string;
@@ -52,13 +56,15 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-      // A mistyped option is a usage error, not a crash: say which one, no stack trace.
-      console.error(`freshrec: ${(err as Error).message} (see --help)`);
+      // A mistyped option is a usage error, not a crash: say which one, no stack trace. Node's hint after an unknown
+      // option ("... as in '-- \"--x\"") is about positionals and leaves its quote open: keep its first sentence.
+      console.error(`freshrec: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (see --help)`);
       process.exitCode = 2;
       return;
     }
     if (err instanceof FreshrecError) console.error(`freshrec: ${err.message}`);
     else console.error(err);
-    process.exitCode = 1;
+    // Exit now: a command that failed half way (a server listening, a timer armed) must not keep the process alive.
+    process.exit(err instanceof FreshrecError ? (EXIT_BY_CODE[err.code] ?? 1) : 1);
   },
 );

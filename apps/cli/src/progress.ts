@@ -6,7 +6,7 @@ export interface ProgressEvent {
   done: number;
   total?: number;
   /** Extra figures shown after the bar, e.g. { loss: 0.42 }. */
-  info?: Record<string, number | string>;
+  info?: Record<string, number | string | null>;
 }
 export type ProgressFn = (e: ProgressEvent) => void;
 
@@ -20,7 +20,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): {
   let lastPct = -1;
   const format = (e: ProgressEvent) =>
     Object.entries(e.info ?? {})
-      .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toPrecision(4)) : v}`)
+      .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toPrecision(4)) : (v ?? "-")}`)
       .join(" ");
   const report: ProgressFn = (e) => {
     if (stream.isTTY) {

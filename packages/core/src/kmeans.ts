@@ -1,11 +1,16 @@
 import { FreshrecError } from "./errors.js";
 import { mulberry32 } from "./rng.js";
 
-/** n points of dimension d stored row-major in one Float32Array. */
+/** n points of dimension d stored row-major in one Float32Array, optionally weighted. */
 export interface Points {
   data: Float32Array;
   n: number;
   d: number;
+  /**
+   * Positive weight per point (default 1 each): a point of weight w counts as w coincident points in seeding,
+   * means, inertia and capacities, but is never split (e.g. one point per distinct item, weighted by its copies).
+   */
+  weights?: ArrayLike<number>;
 }
 
 export interface KMeansOptions {
@@ -14,8 +19,9 @@ export interface KMeansOptions {
   /** Lloyd iterations at most (default 50). */
   maxIter?: number;
   /**
-   * Balance cluster sizes: each cluster holds at most ceil(slack * n / k) points (capacity-constrained
-   * assignment, like the paper's equal-sized clusters). `true` means slack 1.0.
+   * Balance cluster sizes: each cluster holds at most ceil(slack * W / k) of the total weight W (n when
+   * unweighted; capacity-constrained assignment, like the paper's equal-sized clusters). `true` means slack 1.0.
+   * A point heavier than every centroid's remaining room goes to the least-loaded centroid.
    */
   balance?: boolean | { slack: number };
 }
@@ -24,9 +30,10 @@ export interface KMeansResult {
   /** k centroids of dimension d, row-major. */
   centroids: Float32Array;
   assignment: Int32Array;
+  /** Total weight per cluster (points per cluster when unweighted). */
   sizes: number[];
   iterations: number;
-  /** Sum of squared distances of points to their centroids. */
+  /** Weighted sum of squared distances of points to their centroids. */
   inertia: number;
 }
 
@@ -55,25 +62,37 @@ export function nearestCentroid(vector: Float32Array, centroids: Float32Array): 
   return best;
 }
 
-/** k-means++ seeding: each next centroid is drawn with probability proportional to squared distance to the nearest chosen one. */
-function seedPlusPlus(p: Points, k: number, rng: () => number): Float32Array {
+/** Point i's weight (1 when the points are unweighted). */
+const weightOf = (p: Points, i: number): number => (p.weights ? p.weights[i]! : 1);
+
+/** Index drawn with probability proportional to mass[i] (total `sum` > 0). */
+function draw(mass: (i: number) => number, n: number, sum: number, rng: () => number): number {
+  let r = rng() * sum;
+  let pick = 0;
+  for (; pick < n - 1; pick++) {
+    r -= mass(pick);
+    if (r < 0) break;
+  }
+  return pick;
+}
+
+/**
+ * k-means++ seeding: the first centroid is drawn by weight (`total` of all points), each next one with probability proportional to
+ * weight times squared distance to the nearest chosen one.
+ */
+function seedPlusPlus(p: Points, k: number, total: number, rng: () => number): Float32Array {
   const { data, n, d } = p;
   const centroids = new Float32Array(k * d);
-  const first = Math.floor(rng() * n);
+  const first = draw((i) => weightOf(p, i), n, total, rng);
   centroids.set(data.subarray(first * d, first * d + d), 0);
   const nearest = new Float64Array(n);
   for (let i = 0; i < n; i++) nearest[i] = sqDist(data, i * d, centroids, 0, d);
+  const mass = (i: number) => weightOf(p, i) * nearest[i]!;
   for (let c = 1; c < k; c++) {
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += nearest[i]!;
-    let pick = 0;
-    if (sum > 0) {
-      let r = rng() * sum;
-      for (pick = 0; pick < n - 1; pick++) {
-        r -= nearest[pick]!;
-        if (r < 0) break;
-      }
-    } else pick = Math.floor(rng() * n); // all points coincide with chosen centroids
+    for (let i = 0; i < n; i++) sum += mass(i);
+    // sum 0: all points coincide with chosen centroids
+    const pick = sum > 0 ? draw(mass, n, sum, rng) : Math.floor(rng() * n);
     centroids.set(data.subarray(pick * d, pick * d + d), c * d);
     for (let i = 0; i < n; i++) {
       const dist = sqDist(data, i * d, centroids, c * d, d);
@@ -146,14 +165,15 @@ function assignNearest(p: Points, dist: Float64Array, k: number, assignment: Int
       }
     }
     assignment[i] = best;
-    inertia += bestD;
+    inertia += weightOf(p, i) * bestD;
   }
   return inertia;
 }
 
 /**
  * Capacity-constrained assignment: points that lose most by not getting their nearest centroid (largest
- * gap to the second nearest) choose first; each takes the nearest centroid that still has room.
+ * weighted gap to the second nearest) choose first; each takes the nearest centroid with room for its weight,
+ * or, when none has, the least-loaded one (nearest among equals).
  */
 function assignBalanced(p: Points, dist: Float64Array, k: number, capacity: number, assignment: Int32Array): number {
   const { n } = p;
@@ -168,37 +188,39 @@ function assignBalanced(p: Points, dist: Float64Array, k: number, capacity: numb
         b1 = v;
       } else if (v < b2) b2 = v;
     }
-    regret[i] = b2 - b1;
+    regret[i] = weightOf(p, i) * (b2 - b1);
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => regret[b]! - regret[a]! || a - b);
-  const load = new Int32Array(k);
+  const load = new Float64Array(k);
   let inertia = 0;
   for (const i of order) {
+    const w = weightOf(p, i);
     let best = -1;
-    let bestD = Infinity;
     for (let c = 0; c < k; c++) {
-      const v = dist[i * k + c]!;
-      if (load[c]! < capacity && v < bestD) {
-        bestD = v;
-        best = c;
+      if (load[c]! + w <= capacity && (best < 0 || dist[i * k + c]! < dist[i * k + best]!)) best = c;
+    }
+    if (best < 0) {
+      for (let c = 0; c < k; c++) {
+        if (best < 0 || load[c]! < load[best]! || (load[c] === load[best] && dist[i * k + c]! < dist[i * k + best]!)) best = c;
       }
     }
     assignment[i] = best;
-    load[best]!++;
-    inertia += bestD;
+    load[best]! += w;
+    inertia += w * dist[i * k + best]!;
   }
   return inertia;
 }
 
-/** Recomputes centroids as means; an empty cluster is re-seeded at the point farthest from its centroid. */
+/** Recomputes centroids as weighted means; an empty cluster is re-seeded at the point farthest from its centroid. */
 function updateCentroids(p: Points, k: number, assignment: Int32Array, centroids: Float32Array): number[] {
   const { data, n, d } = p;
   const sums = new Float64Array(k * d);
   const sizes = new Array<number>(k).fill(0);
   for (let i = 0; i < n; i++) {
     const c = assignment[i]!;
-    sizes[c]!++;
-    for (let j = 0; j < d; j++) sums[c * d + j]! += data[i * d + j]!;
+    const w = weightOf(p, i);
+    sizes[c]! += w;
+    for (let j = 0; j < d; j++) sums[c * d + j]! += w * data[i * d + j]!;
   }
   for (let c = 0; c < k; c++) {
     if (sizes[c] === 0) {
@@ -219,17 +241,24 @@ function updateCentroids(p: Points, k: number, assignment: Int32Array, centroids
   return sizes;
 }
 
-/** Seeded k-means (k-means++ init, Lloyd iterations), optionally balanced to near-equal cluster sizes. */
+/** Seeded k-means (k-means++ init, Lloyd iterations) over optionally weighted points, optionally balanced to near-equal cluster sizes. */
 export function kmeans(points: Points, opts: KMeansOptions): KMeansResult {
-  const { n, d } = points;
+  const { n, d, weights } = points;
   const { k } = opts;
   if (!Number.isInteger(k) || k < 1) throw new FreshrecError("invalid-argument", `kmeans: k must be a positive integer (got ${k})`);
   if (k > n) throw new FreshrecError("invalid-argument", `kmeans: k = ${k} exceeds the ${n} points`);
   if (points.data.length !== n * d) throw new FreshrecError("invalid-argument", `kmeans: data has ${points.data.length} values, expected n*d = ${n * d}`);
+  if (weights && weights.length !== n) throw new FreshrecError("invalid-argument", `kmeans: ${weights.length} weights for ${n} points`);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const w = weightOf(points, i);
+    if (!(Number.isFinite(w) && w > 0)) throw new FreshrecError("invalid-argument", `kmeans: weight of point ${i} must be a positive number (got ${w})`);
+    total += w;
+  }
   const rng = mulberry32(opts.seed);
-  const centroids = seedPlusPlus(points, k, rng);
+  const centroids = seedPlusPlus(points, k, total, rng);
   const slack = opts.balance === true ? 1 : opts.balance ? opts.balance.slack : undefined;
-  const capacity = slack === undefined ? Infinity : Math.ceil((slack * n) / k);
+  const capacity = slack === undefined ? Infinity : Math.ceil((slack * total) / k);
   const assignment = new Int32Array(n).fill(-1);
   const previous = new Int32Array(n);
   let inertia = 0;

@@ -5,8 +5,11 @@ import { ValidationError, issuesFromZod } from "./errors.js";
 export const ClusterIdSchema = z.number().int().nonnegative();
 export type ClusterId = z.infer<typeof ClusterIdSchema>;
 
+/** The latest instant a JS Date can hold (year 275760): a timestamp past it is garbage, not a time. */
+export const MAX_TIMESTAMP_MS = 8.64e15;
+
 /** Timestamps are integer milliseconds since the Unix epoch (simulated time uses the same unit). */
-export const TimestampSchema = z.number().int().nonnegative();
+export const TimestampSchema = z.number().int().nonnegative().max(MAX_TIMESTAMP_MS, { message: `must be at most ${MAX_TIMESTAMP_MS} ms (the latest time a Date can hold)`, abort: true });
 
 export const EventSchema = z.object({
   eventId: z.string().min(1).max(256),

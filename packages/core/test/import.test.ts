@@ -1,13 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   ImportFailedError,
   ImportReport,
+  InvalidOptionError,
   csvRecords,
   drain,
+  loadGenericEvents,
   loadMovieLens,
+  parseThresholdOption,
+  sameTimestampEvents,
+  streamTransitions,
   parseGenericEvents,
   parseGenericItems,
   parseMovieLensMovies,
@@ -171,6 +176,34 @@ describe("generic format", () => {
     expect(parseTimestamp("2020-01-01T01:00:00+01:00")).toBe(Date.UTC(2020, 0, 1));
     expect(parseTimestamp(-5)).toBeUndefined();
     expect(parseTimestamp("12.5")).toBeUndefined();
+  });
+});
+
+describe("event order (IMPORT-FORMAT.md)", () => {
+  it("orders a user's same-day events by itemId, then eventId, whatever the file order, and so fixes the transitions", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "freshrec-order-"));
+    const rows = ["e3,u1,b,2024-05-01,5", "e1,u1,c,2024-05-01,5", "e2,u1,a,2024-05-01,5", "e0,u1,a,2024-05-01,5", "e9,u1,z,2024-04-30,5", "e5,u2,c,2024-05-01,5"];
+    const cluster: Record<string, number> = { z: 0, a: 1, b: 2, c: 3 };
+    const outcomes = [];
+    for (const [name, order] of [["file.csv", rows], ["reversed.csv", [...rows].reverse()]] as const) {
+      const path = join(dir, name);
+      writeFileSync(path, `eventId,userId,itemId,ts,signal\n${order.join("\n")}\n`);
+      const { events } = await loadGenericEvents(path);
+      const transitions = [...streamTransitions(events, (id) => cluster[id], { k: 2 })];
+      outcomes.push({ order: events.map((e) => e.eventId), transitions: transitions.map((t) => `${t.history.join(",")}->${t.next}`), tied: sameTimestampEvents(events) });
+    }
+    expect(outcomes[0]).toEqual({ order: ["e9", "e0", "e2", "e3", "e1", "e5"], transitions: ["0,1->2", "1,2->3"], tied: 4 });
+    expect(outcomes[1]).toEqual(outcomes[0]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("--threshold", () => {
+  it("takes any finite number and names a bad value", () => {
+    expect(parseThresholdOption("3.5")).toBe(3.5);
+    expect(parseThresholdOption("-1")).toBe(-1);
+    for (const bad of ["", "four", "1e999", "NaN", "4x"]) expect(() => parseThresholdOption(bad)).toThrow(InvalidOptionError);
+    expect(() => parseThresholdOption("four")).toThrow('--threshold "four": expected a finite number (positive engagement is signal >= X)');
   });
 });
 

@@ -40,4 +40,23 @@ describe("kmeans", () => {
     expect(r.sizes.reduce((a, b) => a + b)).toBe(10);
     expect(() => kmeans(points, { k: 11, seed: 1 })).toThrow("k = 11 exceeds the 10 points");
   });
+  it("a weighted point counts as that many coincident points and is never split", () => {
+    // Point 0 stands for 5 copies of (0,0); the copies themselves give the same centroids and sizes.
+    const weighted = { data: Float32Array.from([0, 0, 10, 0, 10, 1]), n: 3, d: 2, weights: [5, 1, 1] };
+    const copies = { data: Float32Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 10, 1]), n: 7, d: 2 };
+    const w = kmeans(weighted, { k: 2, seed: 3 });
+    const c = kmeans(copies, { k: 2, seed: 3 });
+    expect([...w.sizes].sort()).toEqual([...c.sizes].sort());
+    expect(w.inertia).toBeCloseTo(c.inertia);
+    // Balanced: capacity ceil(7 / 2) = 4 in weight; the point of weight 5 cannot fit anywhere and takes a cluster of its own.
+    const b = kmeans(weighted, { k: 2, seed: 3, balance: true });
+    expect(b.assignment[1]).toBe(b.assignment[2]);
+    expect(b.assignment[0]).not.toBe(b.assignment[1]);
+    expect([...b.sizes].sort()).toEqual([2, 5]);
+  });
+  it("rejects weights that are missing, zero or not numbers", () => {
+    const data = Float32Array.from([0, 1, 2]);
+    expect(() => kmeans({ data, n: 3, d: 1, weights: [1, 1] }, { k: 1, seed: 1 })).toThrow("2 weights for 3 points");
+    expect(() => kmeans({ data, n: 3, d: 1, weights: [1, 0, 1] }, { k: 1, seed: 1 })).toThrow("weight of point 1 must be a positive number (got 0)");
+  });
 });

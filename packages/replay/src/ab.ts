@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { openStore } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
 import { createApp, NextInterestsAnswerSchema, ServerConfigSchema, type FreshrecApp } from "@freshrec/server";
-import { openRegistry } from "@freshrec/trainer-bridge";
+import { openRegistry } from "@freshrec/registry";
 import { ReplayError } from "./errors.js";
 import type { AbResult } from "./results.js";
 

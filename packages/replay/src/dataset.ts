@@ -1,15 +1,18 @@
 import {
-  buildClusters,
   compareEvents,
   createSyntheticWorld,
   SYNTHETIC_SIZES,
+  DEFAULT_POSITIVE_THRESHOLD,
   formatOfPath,
   ImportReport,
   loadMovieLens,
   parseGenericEvents,
   parseGenericItems,
   readLines,
+  resolveClusters,
+  sameTimestampEvents,
   streamTransitions,
+  countUnplaced,
   DEFAULT_K,
   type Cluster,
   type ClusterId,
@@ -21,10 +24,15 @@ import {
 } from "@freshrec/core";
 import { ReplayError } from "./errors.js";
 
+/**
+ * What to replay. Recorded data (movielens, events) takes `clusters` (clusters built from item features; default:
+ * core's rule, see IMPORT-FORMAT.md "Clusters") and `threshold` (positive engagement is signal >= threshold;
+ * default 4). The synthetic world has its own clusters and positives (its ground truth).
+ */
 export type DatasetSpec =
-  | { kind: "movielens"; dir: string; clusters?: number }
+  | { kind: "movielens"; dir: string; clusters?: number; threshold?: number }
   | { kind: "synthetic"; size: string }
-  | { kind: "events"; file: string; items?: string; clusters?: number };
+  | { kind: "events"; file: string; items?: string; clusters?: number; threshold?: number };
 
 /** A dataset ready for replay: clustered events in deterministic time order and their novel transitions. */
 export interface ReplayDataset {
@@ -34,33 +42,48 @@ export interface ReplayDataset {
   clusters: Cluster[];
   transitions: Transition[];
   k: number;
+  /** Positive engagement is signal >= threshold: in the transitions here and in the replay's store. */
+  threshold: number;
+  /** How the data was read, one line each (clusters and why, threshold, events left out): `freshrec replay` prints them. */
+  notes: string[];
   /** The synthetic world the data came from: ground truth for the simulated A/B (absent for recorded data). */
   world?: SyntheticWorld;
 }
 
-/** MovieLens clusters: genres, tags and release decade, balanced k-means (see core's clusters). */
-export const DEFAULT_MOVIELENS_CLUSTERS = 24;
-
-function assemble(name: string, source: string, events: Event[], clusterOf: Map<string, ClusterId>, clusters: Cluster[]): ReplayDataset {
+/** Events with their item's cluster (those whose item has none are counted in `notes`), in compareEvents order, and their novel transitions. */
+function assemble(
+  name: string,
+  source: string,
+  events: Event[],
+  placement: { clusters: Cluster[]; assignment: Map<string, ClusterId>; unplaced: ReadonlyMap<string, string>; summary: string },
+  threshold: { value: number; given: boolean },
+): ReplayDataset {
+  const { assignment } = placement;
   const clustered = events
-    .filter((e) => clusterOf.has(e.itemId))
-    .map((e) => ({ ...e, clusterId: clusterOf.get(e.itemId)! }))
+    .filter((e) => assignment.has(e.itemId))
+    .map((e) => ({ ...e, clusterId: assignment.get(e.itemId)! }))
     .sort(compareEvents);
-  const transitions = [...streamTransitions(clustered, (id) => clusterOf.get(id), { k: DEFAULT_K })];
-  if (transitions.length === 0) throw new ReplayError(`${source}: no novel transitions (positive engagement with k = ${DEFAULT_K} distinct clusters before)`);
-  return { name, source, events: clustered, clusters, transitions, k: DEFAULT_K };
+  const transitions = [...streamTransitions(clustered, (id) => assignment.get(id), { k: DEFAULT_K, threshold: threshold.value })];
+  if (transitions.length === 0)
+    throw new ReplayError(`${source}: no novel transitions (positive engagement, signal >= ${threshold.value}, with k = ${DEFAULT_K} distinct clusters before)`);
+  const skipped = Object.entries(countUnplaced(events, placement));
+  const tied = sameTimestampEvents(clustered);
+  const notes = [
+    `clusters: ${placement.summary}`,
+    `positive engagement: signal >= ${threshold.value} (${threshold.given ? "--threshold" : "default"})`,
+    ...(skipped.length > 0 ? [`events in no cluster, left out: ${skipped.map(([reason, n]) => `${reason}: ${n}`).join(", ")}`] : []),
+    ...(tied > 0 ? [`events sharing their user's timestamp: ${tied}, ordered by itemId, then eventId (IMPORT-FORMAT.md, "Event order")`] : []),
+  ];
+  return { name, source, events: clustered, clusters: placement.clusters, transitions, k: DEFAULT_K, threshold: threshold.value, notes };
 }
 
-function clusterItems(items: readonly Item[], k: number, seed: number, source: string): { clusterOf: Map<string, ClusterId>; clusters: Cluster[] } {
-  const withIds = items.filter((i) => i.clusterId !== undefined);
-  if (withIds.length === items.length && withIds.length > 0) {
-    const n = Math.max(...withIds.map((i) => i.clusterId!)) + 1;
-    const clusters = Array.from({ length: n }, (_, id) => ({ id, keywords: [`cluster-${id}`] }));
-    return { clusterOf: new Map(withIds.map((i) => [i.itemId, i.clusterId!])), clusters };
-  }
+const thresholdOf = (spec: { threshold?: number }) => ({ value: spec.threshold ?? DEFAULT_POSITIVE_THRESHOLD, given: spec.threshold !== undefined });
+
+function placeItems(items: readonly Item[], spec: { clusters?: number }, seed: number, source: string) {
   if (items.length === 0) throw new ReplayError(`${source}: no items, so no clusters`);
-  const built = buildClusters(items, { k, seed });
-  return { clusterOf: built.assignment, clusters: built.clusters };
+  const resolved = resolveClusters(items, { k: spec.clusters, seed });
+  if (spec.clusters === undefined || resolved.built) return resolved;
+  return { ...resolved, summary: `${resolved.summary}; --clusters ${spec.clusters} does not apply: every item carries a clusterId` };
 }
 
 async function loadEvents(spec: Extract<DatasetSpec, { kind: "events" }>, seed: number): Promise<ReplayDataset> {
@@ -77,16 +100,14 @@ async function loadEvents(spec: Extract<DatasetSpec, { kind: "events" }>, seed: 
   const items: Item[] = [];
   for await (const i of parseGenericItems(readLines(spec.items), itReport, itemsFormat)) items.push(i);
   itReport.assertOk(false);
-  const { clusterOf, clusters } = clusterItems(items, spec.clusters ?? DEFAULT_MOVIELENS_CLUSTERS, seed, spec.items);
-  return assemble("events", spec.file, events, clusterOf, clusters);
+  return assemble("events", spec.file, events, placeItems(items, spec, seed, spec.items), thresholdOf(spec));
 }
 
 async function loadMovieLensDataset(spec: Extract<DatasetSpec, { kind: "movielens" }>, seed: number): Promise<ReplayDataset> {
   const data = await loadMovieLens(spec.dir);
   data.reports.ratings.assertOk(false);
   data.reports.movies.assertOk(false);
-  const { clusterOf, clusters } = clusterItems(data.items, spec.clusters ?? DEFAULT_MOVIELENS_CLUSTERS, seed, spec.dir);
-  return assemble("movielens", spec.dir, data.events, clusterOf, clusters);
+  return assemble("movielens", spec.dir, data.events, placeItems(data.items, spec, seed, spec.dir), thresholdOf(spec));
 }
 
 /** Core's synthetic world at a preset size, seeded with the replay seed; its items carry their cluster ids. */
@@ -94,8 +115,13 @@ function loadSynthetic(spec: Extract<DatasetSpec, { kind: "synthetic" }>, seed: 
   if (!(SYNTHETIC_SIZES as readonly string[]).includes(spec.size))
     throw new ReplayError(`--dataset synthetic ${spec.size}: unknown size; expected one of ${SYNTHETIC_SIZES.join(", ")}`);
   const world = createSyntheticWorld(spec.size as SyntheticSize, { seed });
-  const clusterOf = new Map(world.items.map((i) => [i.itemId, i.clusterId!]));
-  return { ...assemble(`synthetic-${spec.size}`, `synthetic world ${spec.size}, seed ${seed}`, [...world.events()], clusterOf, world.clusters), world };
+  const placement = {
+    clusters: world.clusters,
+    assignment: new Map(world.items.map((i) => [i.itemId, i.clusterId!])),
+    unplaced: new Map<string, string>(),
+    summary: `the synthetic world's ${world.clusters.length} (its ground truth)`,
+  };
+  return { ...assemble(`synthetic-${spec.size}`, `synthetic world ${spec.size}, seed ${seed}`, [...world.events()], placement, thresholdOf({})), world };
 }
 
 /** Loads any supported dataset. */

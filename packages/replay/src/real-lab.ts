@@ -1,23 +1,21 @@
 import { cpSync } from "node:fs";
 import { join } from "node:path";
-import { DAY_MS, driftBetween, historyKey, type ClusterId, type Transition } from "@freshrec/core";
+import { DAY_MS, historyKey, type ClusterId } from "@freshrec/core";
+import { openRegistry, parseTableMeta, type ArtefactRecord, type Registry } from "@freshrec/registry";
 import { openStore, type Store } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
 import {
   bootstrap,
-  decide,
-  finetune,
+  inProcessRunner,
   LoopConfigSchema,
   nativeTrainer,
-  openRegistry,
   refreshTable,
   SchedulerConfigSchema,
-  type ArtefactRecord,
-  type DriftReading,
+  UpdateLoop,
+  type ActionRunner,
+  type EventSource,
   type JobContext,
   type LoopConfig,
-  type Registry,
-  type SchedulerState,
 } from "@freshrec/trainer-bridge";
 import { top1Agreement } from "./analyses.js";
 import { scaled, type ModelStrategyName, type ReplayConfig } from "./config.js";
@@ -34,48 +32,39 @@ type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot"
 
 type Progress = ((e: WalkProgress) => void) | undefined;
 
-/** Feeds the dataset's events into the shared store up to the simulated clock (never ahead of it). */
-class StoreFeeder {
+/** Feeds the dataset's events into the shared store up to the simulated clock (never ahead of it): the update loop's event source. */
+class StoreFeeder implements EventSource {
   private next = 0;
   constructor(
     readonly store: Store,
     private readonly events: ReplayDataset["events"],
   ) {}
-  async ingestBefore(t: number): Promise<void> {
+  async syncTo(t: number): Promise<number> {
     const start = this.next;
     while (this.next < this.events.length && this.events[this.next]!.ts < t) this.next++;
     for (let i = start; i < this.next; i += 50_000) await this.store.ingest(this.events.slice(i, Math.min(this.next, i + 50_000)));
+    return this.next - start;
   }
 }
 
-const manifestNumber = (r: ArtefactRecord, key: string): number => {
-  const v = r.manifest[key];
-  return typeof v === "number" ? v : 0;
-};
-
 /** Examples a fine-tune trained on, from its training-set manifest. */
-const examplesOf = (r: ArtefactRecord): number => {
-  const ts = r.manifest.trainingSet as { counts?: { train?: number } } | undefined;
-  return ts?.counts?.train ?? 0;
-};
+const examplesOf = (r: ArtefactRecord): number => (r.kind === "adapter" ? r.manifest.trainingSet.counts.train : 0);
 
 /**
- * One update strategy on the real update loop: its own registry (copied from the shared bootstrap), the
- * scheduler's pure `decide` driven by the simulated clock, the jobs `finetune` and `refreshTable` run in
- * process, and predictions by lookup in its active table.
+ * One update strategy on the service's own UpdateLoop: its own registry (copied from the shared bootstrap), the
+ * loop driven by the replay's clock with the dataset as its event source and the jobs run in process, and
+ * predictions by lookup in its active table.
  */
 class ModelStrategy implements Predictor {
   readonly kind = "model" as const;
-  private state: SchedulerState;
+  private readonly clock: { t: number; now(): number };
+  private readonly loop: UpdateLoop;
   private table = new Map<string, ClusterId[]>();
   /** Lineage of the table in use: base, adapter and RAG snapshot it was built from. */
   private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0, popularityBlend: 0 };
   private readonly log: UpdateEntry[] = [];
   readonly registryDir: string;
   private readonly spent: StrategyCost = zeroCost();
-  private adapterWindowEnd: number;
-  private nextDriftCheck = 0;
-  private drift: DriftReading = {};
   private live: LiveModel | undefined;
   misses = 0;
 
@@ -86,22 +75,62 @@ class ModelStrategy implements Predictor {
     start: number,
   ) {
     this.registryDir = registry.dir;
-    this.state = { bootstrappedAt: start, lastFinetune: start, lastRefresh: start };
-    this.adapterWindowEnd = start;
+    const clock = { t: start, now: () => clock.t };
+    this.clock = clock;
+    // The registry holds the shared bootstrap: the loop adopts it at `start`, as a service adopts a bootstrapped registry.
+    this.loop = new UpdateLoop({
+      store: lab.store,
+      registry,
+      scheduler: lab.scheduler(name),
+      clock,
+      jobContext: (asOf) => lab.context(registry, asOf, `replay:${name}`),
+      runner: this.accounted,
+      source: lab.feeder,
+      sourceSync: "when-needed",
+      anchor: "clock",
+      driftEveryMs: lab.driftCheckMs,
+      onFailure: "throw",
+      // The loop's own decision lines name why each update ran: copied onto the update log of the results.
+      onDecision: (line) => {
+        const ids = new Set(line.artefacts.map((a) => a.id));
+        for (const e of this.log) if (ids.has(e.candidate)) Object.assign(e, { reason: line.reason, drift: line.drift });
+      },
+    });
   }
+
+  /** Runs the loop's jobs in process, counting their cost; fine-tunes show progress named by strategy. */
+  private readonly accounted: ActionRunner = async (action, ctx) => {
+    if (action.kind === "bootstrap") throw new ReplayError(`strategy ${this.name}: the scheduler asked for a bootstrap after the shared one`);
+    const progress = this.lab.onProgress;
+    const started = performance.now();
+    const made = await inProcessRunner(action, action.kind === "finetune" && progress ? { ...ctx, onProgress: (e) => progress({ ...e, phase: `${this.name} ${e.phase}` }) } : ctx);
+    if (action.kind === "refresh") {
+      this.spent.refreshS += (performance.now() - started) / 1000;
+      this.spent.refreshes++;
+    }
+    for (const rec of made) {
+      if (action.kind === "finetune") {
+        this.spent.trainCpuS += rec.manifest.cpuS;
+        this.spent.examplesTrained += examplesOf(rec);
+        this.spent.finetunes++;
+      }
+      await this.loadActiveTable();
+      this.log.push({ at: ctx.asOf, action: action.kind, candidate: rec.id, promoted: rec.status === "active", ...this.served, reason: "", drift: {} });
+    }
+    return made;
+  };
 
   async loadActiveTable(): Promise<void> {
     this.live = undefined; // an update ran: the active adapter may have changed too
     const id = this.registry.active().table;
     if (!id) throw new ReplayError(`strategy ${this.name}: no active table in ${this.registry.dir}`);
-    const rec = this.registry.get(id);
-    const tableId = (rec.manifest.tableId as string | undefined) ?? id;
     if (this.served.table === id) return;
+    const { tableId } = this.registry.getOf("table", id).manifest;
     const t = await this.lab.store.predictionTable(tableId);
     if (!t) throw new ReplayError(`strategy ${this.name}: table ${tableId} is in the registry but not in the store`);
     this.table = new Map(t.rows.map((r) => [r.key, r.clusters]));
-    const meta = (k: string) => String(t.meta[k] ?? "");
-    this.served = { table: id, base: meta("baseId"), adapter: meta("adapterId"), snapshot: meta("snapshotId"), ragBlend: Number(t.meta.ragBlend ?? 0), popularityBlend: Number(t.meta.popularityBlend ?? 0) };
+    const meta = parseTableMeta(tableId, t.meta);
+    this.served = { table: id, base: meta.baseId, adapter: meta.adapterId, snapshot: meta.snapshotId, ragBlend: meta.ragBlend, popularityBlend: meta.popularityBlend };
   }
 
   activeTable(): ReadonlyMap<string, ClusterId[]> {
@@ -128,34 +157,8 @@ class ModelStrategy implements Predictor {
   }
 
   async advanceTo(t: number): Promise<void> {
-    if (this.name === "adaptive" && t >= this.nextDriftCheck) {
-      this.drift = this.lab.driftReading(t, this.adapterWindowEnd);
-      this.nextDriftCheck = t + this.lab.driftCheckMs;
-    }
-    const { actions, state } = decide(this.lab.scheduler(this.name), this.state, t, this.drift);
-    this.state = state;
-    if (actions.length === 0) return;
-    await this.lab.feeder.ingestBefore(t);
-    const ctx = this.lab.context(this.registry, t, `replay:${this.name}`);
-    for (const a of actions) {
-      let rec: ArtefactRecord;
-      if (a.kind === "finetune") {
-        // Fine-tunes take tens of seconds inside the walk: their progress shows, named by strategy (refreshes take ~1 s).
-        const progress = this.lab.onProgress;
-        rec = await finetune(progress ? { ...ctx, onProgress: (e) => progress({ ...e, phase: `${this.name} ${e.phase}` }) } : ctx);
-        this.spent.trainCpuS += manifestNumber(rec, "cpuS");
-        this.spent.examplesTrained += examplesOf(rec);
-        this.spent.finetunes++;
-        if (rec.status === "active") this.adapterWindowEnd = t;
-      } else if (a.kind === "refresh") {
-        const started = performance.now();
-        rec = await refreshTable(ctx, { rag: a.rag });
-        this.spent.refreshS += (performance.now() - started) / 1000;
-        this.spent.refreshes++;
-      } else throw new ReplayError(`strategy ${this.name}: the scheduler asked for ${a.kind} after the bootstrap`);
-      await this.loadActiveTable();
-      this.log.push({ at: t, action: a.kind, candidate: rec.id, promoted: rec.status === "active", ...this.served });
-    }
+    this.clock.t = t;
+    await this.loop.step();
   }
 
   /** Table lookup; with at most allKeysUpTo keys every key is in the table, so a miss is recorded as an empty list. */
@@ -228,24 +231,11 @@ class RealLab implements ModelLab {
     });
   }
 
-  /** Jaccard of top-5 successors: recent window vs the active adapter's window, and recent vs the window before. */
-  driftReading(t: number, adapterEnd: number): DriftReading {
-    const w = scaled(this.config).finetuneWindowMs;
-    const inWin = (a: number, b: number) => this.dataset.transitions.filter((x: Transition) => x.ts >= a && x.ts < b);
-    const recent = inWin(t - w, t);
-    const adapter = driftBetween(inWin(adapterEnd - w, adapterEnd), recent);
-    const previous = driftBetween(inWin(t - 2 * w, t - w), recent);
-    const out: DriftReading = {};
-    if (adapter.keys > 0) out.adapterJaccard = adapter.mean;
-    if (previous.keys > 0) out.recentJaccard = previous.mean;
-    return out;
-  }
-
   async init(): Promise<void> {
     const onProgress = this.onProgress;
     await this.store.putClusters(this.dataset.clusters);
     const t0 = this.config.testStart;
-    await this.feeder.ingestBefore(t0);
+    await this.feeder.syncTo(t0);
     const started = performance.now();
     const ctx = { ...this.context(this.shared, t0, "replay:bootstrap"), ...(onProgress ? { onProgress } : {}) };
     await bootstrap(ctx, { rag: false });
@@ -317,7 +307,7 @@ export async function realLab(
   opts: { onProgress?: Progress; loop?: Record<string, unknown> } = {},
 ): Promise<ModelLab> {
   const storeUri = join(workDir, "store");
-  const store = await openStore(storeUri, { k: dataset.k });
+  const store = await openStore(storeUri, { k: dataset.k, positiveThreshold: dataset.threshold });
   const lab = new RealLab(store, storeUri, dataset, config, workDir, opts.loop, opts.onProgress);
   try {
     await lab.init();

@@ -31,6 +31,9 @@ export const UpdateEntrySchema = z.object({
   /** Blend weights of the served table: key's retrieved successor shares and recent popularity mixed into the model's scores (both 0: the model alone). */
   ragBlend: z.number(),
   popularityBlend: z.number(),
+  /** Why the update loop decided it (its decision log's reason, with the drift figures behind it): the loop `serve` runs. */
+  reason: z.string(),
+  drift: z.object({ adapterJaccard: z.number().optional(), recentJaccard: z.number().optional() }),
 });
 export type UpdateEntry = z.infer<typeof UpdateEntrySchema>;
 
@@ -102,7 +105,11 @@ const ID_KEYS = ["candidate", "table", "base", "adapter", "snapshot"] as const;
  */
 export function reproducibleView(r: Results): unknown {
   const ids = new Map<string, string>();
-  const canon = (id: string) => (id === "" ? id : ids.get(id) ?? (ids.set(id, `#${ids.size + 1}`), ids.get(id)!));
+  const canon = (id: string): string => {
+    if (id === "") return id;
+    if (!ids.has(id)) ids.set(id, `#${ids.size + 1}`);
+    return ids.get(id)!;
+  };
   const strategies = Object.fromEntries(
     Object.entries(r.strategies).map(([n, s]) => [n, { ...s, updates: s.updates?.map((u) => ({ ...u, ...Object.fromEntries(ID_KEYS.map((k) => [k, canon(u[k])])) })) }]),
   );

@@ -97,7 +97,7 @@ describe("report writer", () => {
 
 describe("reproducibleView", () => {
   it("drops measured times and maps artefact ids to their order of appearance", () => {
-    const update = (table: string, adapter: string) => ({ at: 1, action: "refresh" as const, candidate: table, promoted: true, table, base: "b-x", adapter, snapshot: "", ragBlend: 0.5, popularityBlend: 0 });
+    const update = (table: string, adapter: string) => ({ at: 1, action: "refresh" as const, candidate: table, promoted: true, table, base: "b-x", adapter, snapshot: "", ragBlend: 0.5, popularityBlend: 0, reason: "calendar: every 1 d", drift: {} });
     const a = results({ rag: strategy("model", 0.2, [0.1, 0.3], { updates: [update("t-1", "a-1"), update("t-2", "a-1")] }) });
     const b = results({ rag: strategy("model", 0.2, [0.1, 0.3], { train_cpu_s: 99, updates: [update("t-9", "a-7"), update("t-8", "a-7")] }) }, { timings: { wall_s: 5 } });
     expect(reproducibleView(a)).toEqual(reproducibleView(b));

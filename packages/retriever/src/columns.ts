@@ -52,3 +52,16 @@ export function floatRows(t: ArrowTable, name: string): number[][] {
 
 /** SQL string literal for LanceDB filters. */
 export const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/** Largest value (`init` when empty). A loop: `Math.max(...values)` throws past ~10^5 values (argument limit). */
+export function maxOf(values: ArrayLike<number>, init = -Infinity): number {
+  let m = init;
+  for (let i = 0; i < values.length; i++) if (values[i]! > m) m = values[i]!;
+  return m;
+}
+
+export function minOf(values: ArrayLike<number>, init = Infinity): number {
+  let m = init;
+  for (let i = 0; i < values.length; i++) if (values[i]! < m) m = values[i]!;
+  return m;
+}

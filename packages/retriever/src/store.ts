@@ -19,14 +19,16 @@ import {
   type Cluster,
   type Transition,
 } from "@freshrec/core";
-import { lancedb, type Connection, type LanceTable, type ArrowTable, withLanceTmp } from "./lance.js";
-import { float64, floatRows, int32, numbers, sqlString, strings, table, utf8, vectors } from "./columns.js";
-import { IncompatibleStoreError, StoreTableError, StoreUsageError } from "./errors.js";
+import { existsSync, statfsSync } from "node:fs";
+import { lancedb, type Connection, type LanceTable, type ArrowTable, isLocalUri, removeStaleLanceTmp, withLanceTmp } from "./lance.js";
+import { float64, floatRows, int32, maxOf, minOf, numbers, sqlString, strings, table, utf8, vectors } from "./columns.js";
+import { DiskFullError, IncompatibleStoreError, StoreCorruptError, StoreTableError, StoreUsageError, failureKind, type StoreProblem } from "./errors.js";
 import { DEFAULT_MAX_BATCH, foldBatch, validateBatch, type EventRow, type TransitionRow, type UserState } from "./ingest.js";
 import { TransitionIndex } from "./transition-index.js";
 import { rankWindow, type Ranked, type RankedSuccessor, type SuccessorMethod } from "./ranking.js";
-import { DERIVED, SCHEMAS, SCHEMA_VERSION, TABLE, clustersSchema, keyVectorsSchema, remedy, type TableName } from "./tables.js";
+import { DERIVED, PROBE, SCHEMAS, SCHEMA_VERSION, TABLE, isDerived, remedy, storeFault, type TableName } from "./tables.js";
 import { keyEmbedding } from "./key-embedding.js";
+import { DEFAULT_MAX_UNINDEXED_IDS, StoredIdFilter, fillFilter, indexEventIds, indexedIds, unindexedRows } from "./event-ids.js";
 
 export type ProgressFn = (e: { phase: string; done: number; total?: number; info?: Record<string, number | string> }) => void;
 
@@ -39,6 +41,10 @@ export interface StoreOptions {
   positiveThreshold?: number;
   /** Largest accepted ingest batch. Default 100,000. */
   maxBatch?: number;
+  /** Event ids the writer holds until it rebuilds the eventId index (bounds its memory). Default 500,000 (~55 MB). */
+  maxUnindexedIds?: number;
+  /** false: refuse to create a store where there is none (check and repair open existing stores only). Default true. */
+  create?: boolean;
 }
 
 export interface SuccessorResult {
@@ -93,6 +99,61 @@ export interface MaintenanceResult {
   versions: number;
 }
 
+export interface MaintenanceScheduleOptions {
+  /** Versions older than this are pruned (see maintain()). Default 60 s. */
+  olderThanMs?: number;
+  onResult?: (r: MaintenanceResult) => void;
+  /** A failed run is reported here and the schedule goes on (the next run may succeed, e.g. once disk space is back). */
+  onError?: (err: unknown) => void;
+}
+
+/** What `store.health()` says: ok when every table opens and reads and the last write did not find the disk full. */
+export interface StoreHealth {
+  ok: boolean;
+  checkedAt: number;
+  problems: StoreProblem[];
+}
+
+export interface StoreCheckReport {
+  uri: string;
+  ok: boolean;
+  /** rows: null where the table could not be read; absent: a table the store creates later (clusters, key_vectors). */
+  tables: Array<{ name: string; rows: number | null; ok: boolean; absent?: boolean }>;
+  /** The last completely folded batch. */
+  watermark: number;
+  events: number;
+  /** Batches stored but not yet folded (a writer stopped mid-batch): the next write folds them. */
+  pendingBatches: number;
+  problems: StoreProblem[];
+}
+
+export interface StoreRepairReport {
+  ok: boolean;
+  /** Derived tables dropped and rebuilt from events (empty when nothing needed it or it was not safe). */
+  rebuilt: string[];
+  /** Problems repair cannot fix, each with its remedy (store data is never dropped to make a check pass). */
+  unrecoverable: StoreProblem[];
+  before: StoreCheckReport;
+  after: StoreCheckReport;
+}
+
+/**
+ * LanceDB's caches, per store. Its defaults (6 GB of index, 1 GB of metadata) let a writer's RSS grow with
+ * every version and index rebuild it makes (~100 MB per million events ingested, measured). 256 MiB holds
+ * the eventId index of ~20 M events.
+ */
+const INDEX_CACHE_BYTES = 256 * 2 ** 20;
+const METADATA_CACHE_BYTES = 128 * 2 ** 20;
+
+/** How long health() answers from its last probe. */
+const HEALTH_CACHE_MS = 5000;
+/** After a full disk, free space must grow by this much before health calls it over (writes also clear it). */
+const DISK_HEADROOM_BYTES = 1 << 20;
+/** A full-disk report on a store without statfs (object storage) expires after this. */
+const DISK_FAULT_TTL_MS = 30_000;
+/** Events read per query when re-folding stored batches (bounded memory whatever the store's size). */
+const REFOLD_CHUNK = 200_000;
+
 const DEFAULT_MIN_SUPPORT = 3;
 const NEIGHBOURS = 16;
 
@@ -113,7 +174,12 @@ const PutItemSchema = z
 /** What the writer keeps in memory between batches (built lazily, after recovery). */
 interface WriterState {
   seq: number;
-  eventIds: Set<string>;
+  /** Every stored id (a Bloom filter: a miss needs no lookup). */
+  stored: StoredIdFilter;
+  /** Ids appended since the eventId index was built (the index answers for the others); cleared by each rebuild. */
+  unindexed: Set<string>;
+  /** Whether the events table has its eventId index (built after the first batch of a new store). */
+  indexed: boolean;
   users: Map<string, UserState>;
   items: Map<string, number>;
   vectorKeys: Set<string>;
@@ -128,37 +194,88 @@ interface ClusterCache {
 
 export async function openStore(uri: string, opts: StoreOptions = {}): Promise<Store> {
   const readConsistencyMs = opts.readConsistencyMs ?? 1000;
-  const db = await lancedb.connect(uri, { readConsistencyInterval: readConsistencyMs / 1000 });
-  const names = new Set(await db.tableNames());
-  let meta: Map<string, string>;
-  if (!names.has(TABLE.meta)) {
-    // New store: create the fixed tables, then meta last, so a half-created store is simply created again.
-    for (const [name, s] of Object.entries(SCHEMAS)) if (name !== TABLE.meta) await db.createEmptyTable(name, s, { mode: "create", existOk: true });
-    meta = new Map([
-      ["schema_version", String(SCHEMA_VERSION)],
-      ["k", String(opts.k ?? 2)],
-      ["positive_threshold", String(opts.positiveThreshold ?? DEFAULT_POSITIVE_THRESHOLD)],
-    ]);
-    await db.createTable(TABLE.meta, table({ key: utf8([...meta.keys()]), value: utf8([...meta.values()]) }), { mode: "create", existOk: true });
-  } else {
-    try {
-      const t = await (await db.openTable(TABLE.meta)).query().toArrow();
-      const keys = strings(t, "key");
-      const values = strings(t, "value");
-      meta = new Map(keys.map((k, i) => [k, values[i]!]));
-    } catch (err) {
-      throw new StoreTableError(uri, TABLE.meta, remedy(TABLE.meta), err);
+  // connect() creates a missing folder: an existing-only open must look first.
+  if (opts.create === false && isLocalUri(uri) && !existsSync(localPath(uri))) throw new StoreUsageError(`no store at ${uri}`);
+  const db = await lancedb.connect(uri, { readConsistencyInterval: readConsistencyMs / 1000 }, new lancedb.Session(BigInt(INDEX_CACHE_BYTES), BigInt(METADATA_CACHE_BYTES)));
+  removeStaleLanceTmp(uri);
+  const meta = await readMeta(uri, db);
+  if (!meta) {
+    // Events without settings: making up a k would silently misread them.
+    const missing = (await storedEvents(uri, db)) > 0 ? new StoreCorruptError(uri, TABLE.meta, "is missing", remedy(uri, TABLE.meta)) : opts.create === false ? new StoreUsageError(`no store at ${uri}`) : undefined;
+    if (missing) {
+      db.close();
+      throw missing;
     }
   }
-  const version = Number(meta.get("schema_version"));
+  const settings = meta ?? (await createTables(uri, db, opts));
+  const version = Number(settings.get("schema_version"));
   if (version !== SCHEMA_VERSION)
-    throw new IncompatibleStoreError(uri, `it was written with schema version ${meta.get("schema_version")} and this freshrec reads version ${SCHEMA_VERSION}; re-import into a new store`);
-  const k = Number(meta.get("k"));
+    throw new IncompatibleStoreError(uri, `it was written with schema version ${settings.get("schema_version")} and this freshrec reads version ${SCHEMA_VERSION}; re-import into a new store`);
+  const k = Number(settings.get("k"));
   if (opts.k !== undefined && opts.k !== k) throw new IncompatibleStoreError(uri, `it was built with history length k=${k}, not k=${opts.k}; open it without k or use another store`);
-  const threshold = Number(meta.get("positive_threshold"));
+  const threshold = Number(settings.get("positive_threshold"));
   if (opts.positiveThreshold !== undefined && opts.positiveThreshold !== threshold)
     throw new IncompatibleStoreError(uri, `it was built with positive threshold ${threshold}, not ${opts.positiveThreshold}`);
-  return new Store(uri, db, { k, threshold, readConsistencyMs, maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH });
+  return new Store(uri, db, { k, threshold, readConsistencyMs, maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH, maxUnindexedIds: opts.maxUnindexedIds ?? DEFAULT_MAX_UNINDEXED_IDS });
+}
+
+const localPath = (uri: string) => uri.replace(/^file:\/\//, "");
+
+/** The store's settings, or null for a new store. Opened by name: listing tables is unreliable on object storage. */
+async function readMeta(uri: string, db: Connection): Promise<Map<string, string> | null> {
+  let metaTable: LanceTable;
+  try {
+    metaTable = await db.openTable(TABLE.meta);
+  } catch (err) {
+    if (failureKind(err) === "missing") return null;
+    throw storeFault(uri, TABLE.meta, err);
+  }
+  try {
+    const t = await metaTable.query().toArrow();
+    const keys = strings(t, "key");
+    const values = strings(t, "value");
+    return new Map(keys.map((k, i) => [k, values[i]!]));
+  } catch (err) {
+    throw storeFault(uri, TABLE.meta, err);
+  } finally {
+    metaTable.close();
+  }
+}
+
+/** Rows of the events table (0 when it does not exist: a store created up to, not including, its meta table). */
+async function storedEvents(uri: string, db: Connection): Promise<number> {
+  try {
+    const events = await db.openTable(TABLE.events);
+    try {
+      return await events.countRows();
+    } finally {
+      events.close();
+    }
+  } catch (err) {
+    if (failureKind(err) === "missing") return 0;
+    throw storeFault(uri, TABLE.events, err);
+  }
+}
+
+/** New store: the fixed tables, then meta last, so a half-created store is simply created again. */
+async function createTables(uri: string, db: Connection, opts: StoreOptions): Promise<Map<string, string>> {
+  const meta = new Map([
+    ["schema_version", String(SCHEMA_VERSION)],
+    ["k", String(opts.k ?? 2)],
+    ["positive_threshold", String(opts.positiveThreshold ?? DEFAULT_POSITIVE_THRESHOLD)],
+  ]);
+  let name: string = TABLE.meta;
+  try {
+    for (const [n, s] of Object.entries(SCHEMAS)) {
+      name = n;
+      if (n !== TABLE.meta) await db.createEmptyTable(n, s, { mode: "create", existOk: true });
+    }
+    name = TABLE.meta;
+    await db.createTable(TABLE.meta, table({ key: utf8([...meta.keys()]), value: utf8([...meta.values()]) }), { mode: "create", existOk: true });
+  } catch (err) {
+    throw storeFault(uri, name, err);
+  }
+  return meta;
 }
 
 export class Store {
@@ -167,6 +284,7 @@ export class Store {
   readonly positiveThreshold: number;
   private readonly readConsistencyMs: number;
   private readonly maxBatch: number;
+  private readonly maxUnindexedIds: number;
   private readonly handles = new Map<string, Promise<LanceTable>>();
   private queue: Promise<unknown> = Promise.resolve();
   private writer?: WriterState;
@@ -178,21 +296,25 @@ export class Store {
   private neighbourCache = new Map<string, string[]>();
   private neighbourVersion = -1;
   private maintenanceTimer?: NodeJS.Timeout;
+  private healthProbe?: { at: number; result: Promise<StoreHealth>; settled: boolean };
+  /** The last write that found the disk full, and the free space then (health reports it until space grows). */
+  private diskFault?: { problem: StoreProblem; at: number; freeBytes?: number };
 
   constructor(
     readonly uri: string,
     private readonly db: Connection,
-    cfg: { k: number; threshold: number; readConsistencyMs: number; maxBatch: number },
+    cfg: { k: number; threshold: number; readConsistencyMs: number; maxBatch: number; maxUnindexedIds: number },
   ) {
     this.k = cfg.k;
     this.positiveThreshold = cfg.threshold;
     this.readConsistencyMs = cfg.readConsistencyMs;
     this.maxBatch = cfg.maxBatch;
+    this.maxUnindexedIds = cfg.maxUnindexedIds;
   }
 
   // ---------------------------------------------------------------- tables
 
-  /** Runs `fn` on a table; any LanceDB failure becomes a StoreTableError naming the table. */
+  /** Runs `fn` on a table; a storage failure becomes a typed StoreTableError naming the table and its remedy. */
   private async on<T>(name: TableName, fn: (t: LanceTable) => Promise<T>): Promise<T> {
     let handle = this.handles.get(name);
     if (!handle) {
@@ -202,9 +324,28 @@ export class Store {
     try {
       return await fn(await handle);
     } catch (err) {
-      if (err instanceof StoreTableError || err instanceof ValidationError || err instanceof StoreUsageError) throw err;
-      this.handles.delete(name);
-      throw new StoreTableError(this.uri, name, remedy(name), err);
+      const fault = storeFault(this.uri, name, err);
+      if (fault instanceof StoreTableError) {
+        this.handles.delete(name);
+        this.noteFault(fault);
+      }
+      throw fault;
+    }
+  }
+
+  /** A failure makes the next health() probe afresh (not the probe's own); a full disk is remembered until space grows or a write succeeds. */
+  private noteFault(fault: StoreTableError): void {
+    if (this.healthProbe?.settled) this.healthProbe = undefined;
+    if (fault instanceof DiskFullError) this.diskFault = { problem: fault.problem, at: Date.now(), freeBytes: this.freeBytes() };
+  }
+
+  private freeBytes(): number | undefined {
+    if (!isLocalUri(this.uri)) return undefined;
+    try {
+      const fs = statfsSync(localPath(this.uri));
+      return fs.bavail * fs.bsize;
+    } catch {
+      return undefined;
     }
   }
 
@@ -221,7 +362,7 @@ export class Store {
     try {
       return await this.on(name, fn);
     } catch (err) {
-      if (err instanceof StoreTableError && /was not found/.test(String((err.cause as Error)?.message))) return absent;
+      if (err instanceof StoreTableError && failureKind(err.cause) === "missing") return absent;
       throw err;
     }
   }
@@ -247,7 +388,7 @@ export class Store {
   /** The highest completely folded batch (0 for an empty store). */
   private async watermark(after = 0): Promise<number> {
     const seqs = numbers(await this.rows(TABLE.folds, after > 0 ? `seq > ${after}` : undefined, ["seq"]), "seq");
-    return seqs.reduce((a, b) => Math.max(a, b), after);
+    return maxOf(seqs, after);
   }
 
   /** A monotone version for lineage: the number of the last completely folded batch. */
@@ -375,24 +516,41 @@ export class Store {
       const w = await this.writerState();
       const info = await this.clusterInfo();
       const rows = validateBatch(events, { itemClusters: w.items, clusterIds: info.ids, maxBatch: this.maxBatch, where: "ingest" });
-      const seen = new Set<string>();
-      const fresh = rows.filter((r) => !w.eventIds.has(r.eventId) && !seen.has(r.eventId) && seen.add(r.eventId));
+      const fresh = await this.unstored(w, rows);
       const duplicates = rows.length - fresh.length;
       if (fresh.length === 0) return { accepted: 0, duplicates };
       const seq = w.seq + 1;
       try {
         await this.on(TABLE.events, (t) => t.add(eventTable(fresh, seq)));
         w.seq = seq;
-        for (const r of fresh) w.eventIds.add(r.eventId);
+        for (const r of fresh) {
+          w.stored.add(r.eventId);
+          w.unindexed.add(r.eventId);
+        }
         opts.onProgress?.({ phase: "ingest", done: 1, total: 2, info: { events: fresh.length } });
         await this.foldAndCommit(w, fresh, seq);
         opts.onProgress?.({ phase: "ingest", done: 2, total: 2, info: { events: fresh.length } });
+        this.diskFault = undefined;
+        if (!w.indexed || w.unindexed.size >= this.maxUnindexedIds) {
+          await this.on(TABLE.events, (t) => indexEventIds(this.uri, t));
+          w.unindexed.clear();
+          w.indexed = true;
+        }
       } catch (err) {
         this.writer = undefined; // the next write starts over with recovery
         throw err;
       }
       return { accepted: fresh.length, duplicates };
     });
+  }
+
+  /** The rows of a batch not stored yet, first occurrence of each id (see event-ids.ts for the three layers asked). */
+  private async unstored(w: WriterState, rows: EventRow[]): Promise<EventRow[]> {
+    const seen = new Set<string>();
+    const candidates = rows.filter((r) => !seen.has(r.eventId) && seen.add(r.eventId) && !w.unindexed.has(r.eventId));
+    const ids = candidates.filter((r) => w.stored.mightHave(r.eventId)).map((r) => r.eventId);
+    const stored = ids.length ? await this.on(TABLE.events, (t) => indexedIds(t, ids)) : new Set<string>();
+    return candidates.filter((r) => !stored.has(r.eventId));
   }
 
   /** Writes the derived rows of batch `seq`, then its commit marker. */
@@ -427,7 +585,7 @@ export class Store {
   }
 
   /** Re-folds every batch above the watermark after removing its partial derived rows; loads the writer's state. */
-  private async recover(): Promise<WriterState> {
+  private async recover(onProgress?: ProgressFn): Promise<WriterState> {
     const watermark = await this.watermark();
     for (const name of [TABLE.transitions, TABLE.userState, TABLE.keyVectors] as const) {
       if (name === TABLE.keyVectors && !(await this.exists(name))) continue;
@@ -444,29 +602,49 @@ export class Store {
       const prev = users.get(uIds[i]!);
       if (!prev || prev.seq < seq) users.set(uIds[i]!, { clusters: parseHistoryKey(uKeys[i]!), lastTs: uTs[i]!, seq });
     });
-    const ev = await this.rows(TABLE.events, undefined, ["eventId", "seq"]);
-    const eventIds = new Set(strings(ev, "eventId"));
-    const maxSeq = numbers(ev, "seq").reduce((a, b) => Math.max(a, b), watermark);
+    const stored = new StoredIdFilter();
+    await this.on(TABLE.events, (t) => fillFilter(stored, t));
+    // Every stored id must be indexed or held in memory: index what an earlier process left unindexed.
+    const indexed = await this.on(TABLE.events, async (t) => {
+      const unindexed = await unindexedRows(t);
+      if (unindexed === 0) return true;
+      if (unindexed === null && (await t.countRows()) === 0) return false;
+      await indexEventIds(this.uri, t);
+      return true;
+    });
+    const pending = batchSizes(await this.rows(TABLE.events, `seq > ${watermark}`, ["seq"]));
     const it = await this.rows(TABLE.items, undefined, ["itemId", "clusterId"]);
     const itemIds = strings(it, "itemId");
     const items = new Map(numbers(it, "clusterId").map((c, i) => [itemIds[i]!, c]));
     const vectorKeys = (await this.exists(TABLE.keyVectors)) ? new Set(strings(await this.rows(TABLE.keyVectors, undefined, ["key"]), "key")) : new Set<string>();
-    const state: WriterState = { seq: maxSeq, eventIds, users, items, vectorKeys };
-    if (maxSeq > watermark) {
-      const pending = await this.rows(TABLE.events, `seq > ${watermark}`);
-      const bySeq = new Map<number, EventRow[]>();
-      eventRows(pending).forEach(({ row, seq }) => {
-        let list = bySeq.get(seq);
-        if (!list) bySeq.set(seq, (list = []));
-        list.push(row);
-      });
-      for (const seq of [...bySeq.keys()].sort((a, b) => a - b)) await this.foldAndCommit(state, bySeq.get(seq)!, seq);
-    }
+    const state: WriterState = { seq: maxOf([...pending.keys()], watermark), stored, unindexed: new Set(), indexed, users, items, vectorKeys };
+    await this.refold(state, pending, onProgress);
     return state;
   }
 
+  /** Folds stored batches (seq -> event count) in order, reading at most REFOLD_CHUNK events at a time. */
+  private async refold(state: WriterState, pending: Map<number, number>, onProgress?: ProgressFn): Promise<void> {
+    const seqs = [...pending.keys()].sort((a, b) => a - b);
+    let done = 0;
+    for (let i = 0; i < seqs.length; ) {
+      let j = i;
+      for (let n = 0; j < seqs.length && (j === i || n + pending.get(seqs[j]!)! <= REFOLD_CHUNK); j++) n += pending.get(seqs[j]!)!;
+      const bySeq = new Map<number, EventRow[]>();
+      for (const { row, seq } of eventRows(await this.rows(TABLE.events, `seq >= ${seqs[i]} AND seq <= ${seqs[j - 1]}`))) {
+        let list = bySeq.get(seq);
+        if (!list) bySeq.set(seq, (list = []));
+        list.push(row);
+      }
+      for (const seq of seqs.slice(i, j)) {
+        await this.foldAndCommit(state, bySeq.get(seq)!, seq);
+        onProgress?.({ phase: "fold batches", done: ++done, total: seqs.length });
+      }
+      i = j;
+    }
+  }
+
   /** Drops and rebuilds every table derived from events (after one was lost or corrupted). */
-  rebuildDerived(opts: { onProgress?: ProgressFn } = {}): Promise<void> {
+  private rebuildDerived(onProgress?: ProgressFn): Promise<void> {
     return this.serial(async () => {
       for (const name of DERIVED) {
         this.handles.delete(name);
@@ -476,10 +654,136 @@ export class Store {
       this.index = undefined;
       this.indexSeq = 0;
       this.writer = undefined;
-      opts.onProgress?.({ phase: "rebuild", done: 0 });
-      this.writer = await this.recover();
-      opts.onProgress?.({ phase: "rebuild", done: 1, total: 1 });
+      this.writer = await this.recover(onProgress);
     });
+  }
+
+  // ---------------------------------------------------------------- health, check and repair
+
+  /**
+   * A cheap probe of whether the store can serve and ingest: every table opens and each of its data files
+   * reads (one small column, filtered to nothing), and the last write did not find the disk full. Answers
+   * from the last probe for `maxAgeMs` (default 5 s); a failure of any store operation forces a new probe.
+   */
+  health(opts: { maxAgeMs?: number } = {}): Promise<StoreHealth> {
+    const now = Date.now();
+    if (this.healthProbe && now - this.healthProbe.at <= (opts.maxAgeMs ?? HEALTH_CACHE_MS)) return this.healthProbe.result;
+    const probe = { at: now, result: this.probe(), settled: false };
+    void probe.result.finally(() => (probe.settled = true)).catch(() => undefined);
+    this.healthProbe = probe;
+    return probe.result;
+  }
+
+  private async probe(): Promise<StoreHealth> {
+    const problems: StoreProblem[] = [];
+    for (const name of Object.values(TABLE)) {
+      const { column, where } = PROBE[name];
+      try {
+        await this.on(name, (t) => (where ? t.query().where(where) : t.query()).select([column]).toArrow());
+      } catch (err) {
+        if (!(err instanceof StoreTableError)) throw err;
+        // clusters and key_vectors are created later in a store's life: absent is fine
+        if ((name === TABLE.clusters || name === TABLE.keyVectors) && failureKind(err.cause) === "missing") continue;
+        problems.push(err.problem);
+      }
+    }
+    const disk = this.diskFault;
+    if (disk) {
+      const free = this.freeBytes();
+      const over = free !== undefined && disk.freeBytes !== undefined ? free >= disk.freeBytes + DISK_HEADROOM_BYTES : Date.now() - disk.at > DISK_FAULT_TTL_MS;
+      if (over) this.diskFault = undefined;
+      else problems.push(disk.problem);
+    }
+    return { ok: problems.length === 0, checkedAt: Date.now(), problems };
+  }
+
+  /**
+   * Reads every row of every table and checks the derived tables against events: per folded batch, the
+   * events and transitions its commit marker counts. Problems carry their remedy; nothing is changed.
+   */
+  async check(opts: { onProgress?: ProgressFn } = {}): Promise<StoreCheckReport> {
+    const problems: StoreProblem[] = [];
+    const tables: StoreCheckReport["tables"] = [];
+    const perSeq = { events: new Map<number, number>(), transitions: new Map<number, number>() };
+    const folds = new Map<number, { events: number; transitions: number }>();
+    let centroids = false;
+    for (const name of Object.values(TABLE)) {
+      try {
+        const rows = await this.on(name, async (t) => {
+          const total = await t.countRows();
+          let done = 0;
+          for await (const batch of t.query()) {
+            done += batch.numRows;
+            if (name === TABLE.events || name === TABLE.transitions) countInto(perSeq[name], batch.getChild("seq")!.toArray() as Int32Array);
+            if (name === TABLE.folds) {
+              const [seq, ev, tr] = ["seq", "events", "transitions"].map((c) => batch.getChild(c)!.toArray() as Int32Array);
+              seq!.forEach((s, i) => folds.set(s, { events: ev![i]!, transitions: tr![i]! }));
+            }
+            if (name === TABLE.clusters && batch.getChild("vector")) centroids = true;
+            opts.onProgress?.({ phase: `check ${name}`, done, total });
+          }
+          return done;
+        });
+        tables.push({ name, rows, ok: true });
+      } catch (err) {
+        if (!(err instanceof StoreTableError)) throw err;
+        if ((name === TABLE.clusters || name === TABLE.keyVectors) && failureKind(err.cause) === "missing") {
+          tables.push({ name, rows: null, ok: true, absent: true });
+          continue;
+        }
+        tables.push({ name, rows: null, ok: false });
+        problems.push(err.problem);
+      }
+    }
+    const readable = (name: string) => tables.some((t) => t.name === name && t.ok);
+    const watermark = maxOf([...folds.keys()], 0);
+    const mismatch = (code: StoreProblem["code"], name: string, what: string, bad: number[]) => {
+      if (!bad.length) return;
+      const first = bad.slice(0, 5).join(", ");
+      const message = `table '${name}' ${what} in ${bad.length} folded batch${bad.length > 1 ? "es" : ""} (seq ${first}${bad.length > 5 ? ", ..." : ""})`;
+      problems.push({ code, table: name, message, remedy: remedy(this.uri, name) });
+    };
+    if (readable(TABLE.events) && readable(TABLE.folds)) {
+      const seqs = [...folds.keys()];
+      mismatch("store-corrupt", TABLE.events, "holds fewer events than their commit markers count: events were lost", seqs.filter((s) => (perSeq.events.get(s) ?? 0) < folds.get(s)!.events));
+      const extra = seqs.filter((s) => (perSeq.events.get(s) ?? 0) > folds.get(s)!.events);
+      const unmarked = [...perSeq.events.keys()].filter((s) => s <= watermark && !folds.has(s));
+      mismatch("store-derived-inconsistent", TABLE.folds, "disagrees with events (missing or wrong commit markers)", [...extra, ...unmarked].sort((a, b) => a - b));
+    }
+    if (readable(TABLE.transitions) && readable(TABLE.folds))
+      mismatch("store-derived-inconsistent", TABLE.transitions, "does not hold the transitions its batches' commit markers count", [...folds.keys()].filter((s) => (perSeq.transitions.get(s) ?? 0) !== folds.get(s)!.transitions));
+    // Centroids make every folded history key get a key vector: their table must exist once there are transitions.
+    if (centroids && tables.some((t) => t.name === TABLE.keyVectors && t.absent) && [...perSeq.transitions.keys()].some((s) => s <= watermark))
+      problems.push({ code: "store-derived-missing", table: TABLE.keyVectors, message: `table '${TABLE.keyVectors}' is missing`, remedy: remedy(this.uri, TABLE.keyVectors) });
+    if (this.diskFault) problems.push(this.diskFault.problem);
+    const pendingBatches = [...perSeq.events.keys()].filter((s) => s > watermark).length;
+    const events = tables.find((t) => t.name === TABLE.events)?.rows ?? 0;
+    return { uri: this.uri, ok: problems.length === 0, tables, watermark, events, pendingBatches, problems };
+  }
+
+  /**
+   * Rebuilds the derived tables from events when check() finds them missing, unreadable or inconsistent,
+   * then compacts. It never drops stored data to make a check pass: when the events, meta or clusters
+   * table is damaged it rebuilds nothing (derived rows are then the only trace of lost events) and says so.
+   * Run with the store's writers stopped (one writer per store).
+   */
+  async repair(opts: { onProgress?: ProgressFn } = {}): Promise<StoreRepairReport> {
+    const before = await this.check(opts);
+    const fixable = before.problems.filter((p) => isDerived(p.table) && (p.code === "store-derived-missing" || p.code === "store-derived-inconsistent"));
+    const blocking = before.problems.filter((p) => !fixable.includes(p) && (p.table === TABLE.events || p.table === TABLE.meta || p.table === TABLE.clusters || p.code === "disk-full" || p.code === "store-unavailable"));
+    let rebuilt: string[] = [];
+    if (fixable.length && !blocking.length) {
+      await this.rebuildDerived(opts.onProgress);
+      await this.maintain();
+      rebuilt = [...DERIVED];
+    }
+    this.healthProbe = undefined;
+    const after = rebuilt.length ? await this.check(opts) : before;
+    const first = blocking.map((p) => `'${p.table}' (${p.code})`).join(", ");
+    const unrecoverable = after.problems.map((p) =>
+      rebuilt.length === 0 && fixable.includes(p) ? { ...p, remedy: `Not rebuilt while ${first} is not fixed: rebuilding from damaged events would drop what was derived from the lost ones. ${p.remedy}` } : p,
+    );
+    return { ok: after.ok, rebuilt, unrecoverable, before, after };
   }
 
   // ---------------------------------------------------------------- key embeddings (neighbour backoff)
@@ -645,16 +949,15 @@ export class Store {
     const t = await this.rows(TABLE.userState, `userId = ${sqlString(userId)} AND seq <= ${watermark}`);
     const seqs = numbers(t, "seq");
     if (!seqs.length) return null;
-    const at = seqs.indexOf(Math.max(...seqs));
+    const at = seqs.indexOf(maxOf(seqs));
     return { userId, clusters: parseHistoryKey(strings(t, "key")[at]!), lastTs: numbers(t, "lastTs")[at]! };
   }
 
   /** Event time range over committed batches. */
   async timeRange(): Promise<{ min: number; max: number } | null> {
-    const t = await this.rows(TABLE.folds);
-    const mins = numbers(t, "minTs");
-    if (!mins.length) return null;
-    return { min: Math.min(...mins), max: Math.max(...numbers(t, "maxTs")) };
+    const t = await this.rows(TABLE.folds, undefined, ["minTs", "maxTs"]);
+    if (!t.numRows) return null;
+    return { min: minOf(numbers(t, "minTs")), max: maxOf(numbers(t, "maxTs")) };
   }
 
   // ---------------------------------------------------------------- prediction tables
@@ -666,7 +969,7 @@ export class Store {
       if (!r.success) throw new ValidationError(`putPredictionTable ${input?.id ?? ""}`.trim(), issuesFromZod(r.error, input));
       const { id, meta, rows } = r.data;
       const previous = await this.rows(TABLE.predictions, `tableId = ${sqlString(id)}`, ["rev"]);
-      const rev = Math.max(Date.now(), ...numbers(previous, "rev").map((v) => v + 1));
+      const rev = Math.max(Date.now(), maxOf(numbers(previous, "rev")) + 1);
       const n = rows.length + 1;
       await this.on(TABLE.predictions, (t) =>
         t.add(
@@ -692,7 +995,7 @@ export class Store {
     if (!t.numRows) t = await this.on(TABLE.predictions, async (h) => (await h.checkoutLatest(), h.query().where(filter).toArrow()));
     const revs = numbers(t, "rev");
     if (!revs.length) return null;
-    const rev = Math.max(...revs);
+    const rev = maxOf(revs);
     const kinds = strings(t, "kind");
     const keys = strings(t, "key");
     const payloads = strings(t, "payload");
@@ -738,6 +1041,8 @@ export class Store {
         fragments += (await this.on(t, (h) => h.stats())).fragmentStats.numFragments;
         versions += (await this.on(t, (h) => h.listVersions())).length;
       }
+      // optimize() folded new rows into the eventId index: the writer need not hold their ids any more.
+      if (this.writer && (await this.on(TABLE.events, unindexedRows)) === 0) this.writer.unindexed.clear();
       return { compacted, fragments, versions };
     });
   }
@@ -764,13 +1069,18 @@ export class Store {
     await this.on(TABLE.userState, (h) => h.add(data, { mode: "overwrite" }));
   }
 
-  /** Runs maintain() intervalMs after the previous run ended (runs never pile up) until stop() or close(). */
-  startMaintenance(intervalMs: number, opts: { olderThanMs?: number; onResult?: (r: MaintenanceResult) => void; onError?: (err: unknown) => void } = {}): { stop(): void } {
+  /**
+   * Scheduled maintenance for long-running writers (serve, update loops): runs maintain() every
+   * `intervalMs` counted from the end of the previous run, so runs never pile up, until stop() or close(). Without it every write leaves a version and a fragment behind (folds.lance grew to
+   * 3.2 MB for 177 rows). A failed run goes to onError and the schedule continues. Starting again replaces the schedule.
+   */
+  startMaintenance(intervalMs: number, opts: MaintenanceScheduleOptions = {}): { stop(): void } {
     this.stopMaintenance();
     const schedule = () => {
       const timer = setTimeout(() => {
-        this.maintain(opts)
-          .then(opts.onResult, opts.onError ?? (() => undefined))
+        this.maintain({ olderThanMs: opts.olderThanMs })
+          .then((r) => opts.onResult?.(r))
+          .catch((err: unknown) => opts.onError?.(err))
           .finally(() => this.maintenanceTimer === timer && schedule());
       }, intervalMs);
       timer.unref();
@@ -806,6 +1116,18 @@ function eventTable(rows: EventRow[], seq: number): ArrowTable {
     signal: float64(rows.map((r) => r.signal)),
     seq: int32(new Int32Array(rows.length).fill(seq)),
   });
+}
+
+/** Events per batch (seq -> count) from a result holding the seq column. */
+function batchSizes(t: ArrowTable): Map<number, number> {
+  const sizes = new Map<number, number>();
+  const col = t.getChild("seq");
+  if (col) countInto(sizes, col.toArray() as Int32Array);
+  return sizes;
+}
+
+function countInto(counts: Map<number, number>, values: Int32Array): void {
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
 }
 
 function eventRows(t: ArrowTable): Array<{ row: EventRow; seq: number }> {

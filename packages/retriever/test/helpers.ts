@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,3 +49,24 @@ export function randomEvents(opts: { seed: number; users: number; events: number
 
 /** The data set of the crash test (shared by the test and its child process). */
 export const CRASH_DATA = { seed: 11, users: 40, events: 3000, clusters: 8, days: 30, batch: 150 };
+
+/**
+ * A tmpfs of `sizeMb` at a fresh directory (a real full disk for tests), or the reason it cannot be had
+ * (mounting needs root). `release` unmounts and removes it.
+ */
+export function smallDisk(sizeMb: number): { dir: string; release(): void } | { skip: string } {
+  const dir = mkdtempSync(join(tmpdir(), "freshrec-disk-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${sizeMb}m`, "tmpfs", dir], { stdio: "pipe" });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    return { skip: `cannot mount a tmpfs to fill (${String((err as Error).message).split("\n")[0]}): run as root to test a full disk` };
+  }
+  return {
+    dir,
+    release() {
+      execFileSync("umount", [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

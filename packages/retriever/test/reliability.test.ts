@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { readdirSync, rmSync, truncateSync } from "node:fs";
+import { readdirSync, renameSync, rmSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { DAY_MS } from "@freshrec/core";
-import { IncompatibleStoreError, StoreTableError, openStore, type IngestEvent } from "../src/index.js";
+import { IncompatibleStoreError, StoreDerivedMissingError, openStore, type IngestEvent } from "../src/index.js";
 import { lancedb } from "../src/lance.js";
 import { T0, circleClusters, itemsFor, randomEvents, tempStoreDir } from "./helpers.js";
 
@@ -29,7 +29,7 @@ async function filledStore(events: IngestEvent[]) {
 const filesOf = (dir: string, table: string, sub: "data" | "_versions") => readdirSync(join(dir, `${table}.lance`, sub)).map((f) => join(dir, `${table}.lance`, sub, f));
 
 describe("damaged stores", () => {
-  it("names a table whose data file is gone, keeps the rest usable, and rebuilds derived tables", async () => {
+  it("names a table whose data file is gone, keeps the rest usable, and repair rebuilds derived tables", async () => {
     const events = randomEvents({ seed: 5, users: 20, events: 800, clusters: 8, days: 20 });
     const { dir, store } = await filledStore(events);
     const q = { asOf: T0 + 30 * DAY_MS, windowMs: 30 * DAY_MS, n: 3, minSupport: 1 };
@@ -41,13 +41,15 @@ describe("damaged stores", () => {
     const damaged = await openStore(dir, { readConsistencyMs: 0 });
     cleanups.push(() => damaged.close());
     const err = await damaged.successors([2, 3], q).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StoreTableError);
-    expect((err as StoreTableError).table).toBe("transitions");
-    expect((err as Error).message).toMatch(/table 'transitions' .*rebuildDerived/);
+    expect(err).toBeInstanceOf(StoreDerivedMissingError);
+    expect((err as StoreDerivedMissingError).table).toBe("transitions");
+    expect((err as StoreDerivedMissingError).code).toBe("store-derived-missing");
+    expect((err as Error).message).toContain(`table 'transitions' is missing`);
+    expect((err as Error).message).toContain(`freshrec store repair --store ${dir}`);
     expect(await damaged.userState("u1")).toEqual(userBefore);
     expect((await damaged.clusters()).length).toBe(8);
 
-    await damaged.rebuildDerived();
+    expect((await damaged.repair()).rebuilt).toContain("transitions");
     expect(await damaged.successors([2, 3], q)).toEqual(before);
     expect(await damaged.userState("u1")).toEqual(userBefore);
     expect(await damaged.ingest(events)).toEqual({ accepted: 0, duplicates: events.length });
@@ -61,7 +63,7 @@ describe("damaged stores", () => {
     for (const m of manifests) truncateSync(m, 10);
     const damaged = await openStore(dir, { readConsistencyMs: 0 });
     cleanups.push(() => damaged.close());
-    await expect(damaged.predictionTable("t")).rejects.toThrow(/table 'prediction_tables'.*Re-run the table refresh/);
+    await expect(damaged.predictionTable("t")).rejects.toThrow(/table 'prediction_tables' is unreadable \(.*sufficient data.*\).*run a table refresh/);
     expect(await damaged.version()).toBe(0);
     expect(await damaged.itemClusters(["i3_0"])).toEqual(new Map([["i3_0", 3]]));
   });
@@ -98,6 +100,36 @@ describe("maintenance", () => {
     const all = await store.transitions({ start: 0, end: Number.MAX_SAFE_INTEGER });
     expect(all.length).toBeGreaterThan(100);
     expect(await store.version()).toBe(75);
+  }, 30_000);
+});
+
+describe("scheduled maintenance", () => {
+  it("compacts a writer's small batches on its schedule, reports each run, and goes on after a failed run", async () => {
+    const { dir, store } = await filledStore([]);
+    const events = randomEvents({ seed: 7, users: 30, events: 400, clusters: 8, days: 20 });
+    for (let b = 0; b < 40; b++) await store.ingest(events.slice(b * 10, (b + 1) * 10));
+    const results: Array<{ fragments: number; versions: number }> = [];
+    const errors: unknown[] = [];
+    let ran!: () => void;
+    const twice = new Promise<void>((r) => (ran = r));
+    const folds = join(dir, "folds.lance");
+    renameSync(folds, `${folds}.away`); // the first run fails on it; put back once it did
+    const schedule = store.startMaintenance(20, {
+      olderThanMs: 0,
+      onError: (err) => {
+        errors.push(err);
+        renameSync(`${folds}.away`, folds);
+      },
+      onResult: (r) => {
+        results.push(r);
+        if (results.length === 2) ran();
+      },
+    });
+    await twice;
+    schedule.stop();
+    expect(errors).toEqual([expect.any(StoreDerivedMissingError)]);
+    // 40 batches left ~160 fragments and versions; every run leaves at most two per table
+    for (const r of results) expect(r.fragments <= 18 && r.versions <= 18, JSON.stringify(results)).toBe(true);
   }, 30_000);
 });
 

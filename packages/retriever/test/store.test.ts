@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { DAY_MS, ValidationError, extractTransitions, historyKey } from "@freshrec/core";
-import { openStore, type IngestEvent, type Store } from "../src/index.js";
+import { arrow, lancedb, openStore, type IngestEvent, type Store } from "../src/index.js";
 import { T0, circleClusters, itemsFor, randomEvents, tempStoreDir } from "./helpers.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -182,4 +182,39 @@ describe("items, clusters, prediction tables", () => {
     await store.putPredictionTable({ id: "new", meta: { n: 1 }, rows: [{ key: "1,2", clusters: [3], probs: [1] }] });
     expect(await reader.predictionTable("new")).toEqual({ id: "new", meta: { n: 1 }, rows: [{ key: "1,2", clusters: [3], probs: [1] }] });
   });
+});
+
+describe("large tables", () => {
+  // Math.max(...values) throws past ~1.3e5 values; these sizes are past it.
+  const N = 300_000;
+
+  it("reads the time range and version over 300k fold rows", async () => {
+    const { store, dir } = await newStore();
+    const db = await lancedb.connect(dir);
+    cleanups.push(() => db.close());
+    const seq = Int32Array.from({ length: N }, (_, i) => i + 1);
+    const minTs = Float64Array.from(seq, (s) => T0 + s * 1000);
+    await (await db.openTable("folds")).add(
+      new arrow.Table({
+        seq: arrow.makeVector(seq),
+        events: arrow.makeVector(new Int32Array(N).fill(1)),
+        transitions: arrow.makeVector(new Int32Array(N)),
+        minTs: arrow.makeVector(minTs),
+        maxTs: arrow.makeVector(Float64Array.from(minTs, (t) => t + 500)),
+      }),
+    );
+    expect(await store.timeRange()).toEqual({ min: T0 + 1000, max: T0 + N * 1000 + 500 });
+    expect(await store.version()).toBe(N);
+  });
+
+  it("writes and reads a prediction table of 200k rows, and replaces it", async () => {
+    const { store } = await newStore();
+    const rows = Array.from({ length: 200_000 }, (_, i) => ({ key: `${i % 8},${i}`, clusters: [i % 8], probs: [1] }));
+    await store.putPredictionTable({ id: "big", meta: { n: 1 }, rows });
+    await store.putPredictionTable({ id: "big", meta: { n: 2 }, rows });
+    const read = await store.predictionTable("big");
+    expect(read?.meta).toEqual({ n: 2 });
+    expect(read?.rows.length).toBe(200_000);
+    expect(read?.rows[199_999]).toEqual(rows[199_999]);
+  }, 60_000);
 });

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { promptLength, type LayoutParams } from "@freshrec/core";
-import { decodeBatchLimit } from "./llama-cpp-workarounds.js";
+import { amxKernelsActive, decodeBatchLimit } from "./llama-cpp-workarounds.js";
 import { ModelFileError, ScorerDisposedError, StaleAdapterError } from "./errors.js";
 import { readAdapterMetadata, readGgufMetadata, type ModelFileInfo } from "./metadata.js";
 import { PooledScorer, type Scorer } from "./scorer.js";
@@ -14,15 +14,16 @@ export interface ScorerOptions {
   /** Id reported as Scorer.adapterId; defaults to the adapter's freshrec.adapter_id, else its file name. */
   adapterId?: string;
   /**
-   * Sequences per context, decoded together in one batch. Default 16. Models that hit llama.cpp's AMX Q8_0 bug
-   * (see llama-cpp-workarounds.ts) get fewer, so that no batch reaches 32 tokens.
+   * Sequences per context, decoded together in one batch. Default 16. On CPUs where llama.cpp runs its AMX
+   * kernels, models that hit its AMX Q8_0 bug (see llama-cpp-workarounds.ts) get fewer, so no batch reaches 32 tokens.
    */
   parallel?: number;
   /** Contexts, each decoding on its own `threads` threads; use one per core for bulk scoring. Default 1. */
   contexts?: number;
   /**
    * true: F32 KV cache and plain attention, numerically faithful to the trainer's forward pass (parity tests).
-   * false (default): F16 KV cache with flash attention, about twice as fast; differs from exact by ~1e-3 in log-prob.
+   * false (default): F16 KV cache with flash attention, about twice as fast; differs from exact by f16 rounding of
+   * K, V, Q and the attention sums: up to ~1e-2 in log-prob on the test models (test/error-bound.ts bounds it).
    */
   exact?: boolean;
 }
@@ -61,6 +62,8 @@ class LoadedClusterModel implements ClusterModel {
     private readonly info: ModelFileInfo,
     private readonly model: LlamaModel,
     private readonly threads: number,
+    /** Whether llama.cpp runs its AMX kernels on this machine (amxKernelsActive). */
+    private readonly amxKernels: boolean,
   ) {}
 
   get modelId() {
@@ -95,7 +98,7 @@ class LoadedClusterModel implements ClusterModel {
     // node-llama-cpp keeps one cell free per sequence; a prompt that fills the context would trigger a context shift.
     const cells = promptLength(this.info.layout) + 1;
     // node-llama-cpp sizes a batch at least one token per sequence, so a batch limit caps the sequences too.
-    const limit = decodeBatchLimit(this.info) ?? Infinity;
+    const limit = decodeBatchLimit(this.info, this.amxKernels) ?? Infinity;
     const sequences = Math.min(parallel, limit);
     const created: LlamaContext[] = [];
     try {
@@ -155,10 +158,11 @@ export async function loadClusterModel(opts: { path: string; threads?: number })
   const path = resolve(opts.path);
   const info = await readGgufMetadata(path);
   let model: LlamaModel;
+  const lib = await llama();
   try {
-    model = await (await llama()).loadModel({ modelPath: path });
+    model = await lib.loadModel({ modelPath: path });
   } catch (err) {
     throw new ModelFileError(path, "model", `llama.cpp could not load it (${(err as Error).message})`, { cause: err });
   }
-  return new LoadedClusterModel(info, model, opts.threads ?? 1);
+  return new LoadedClusterModel(info, model, opts.threads ?? 1, amxKernelsActive(lib.systemInfo));
 }

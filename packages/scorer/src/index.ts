@@ -4,7 +4,7 @@ export type { ClusterScore } from "./distribution.js";
 export { clusterDistribution } from "./distribution.js";
 export { readGgufMetadata, readAdapterMetadata, type ModelFileInfo, type AdapterFileInfo } from "./metadata.js";
 export { ModelFileError, NotAFreshrecModelError, AdapterMismatchError, StaleAdapterError, ScorerDisposedError, ScoringError } from "./errors.js";
-export { decodeBatchLimit } from "./llama-cpp-workarounds.js";
+export { amxKernelsActive, decodeBatchLimit, readCpuFlags } from "./llama-cpp-workarounds.js";
 export {
   blendWithRag,
   fitBlend,

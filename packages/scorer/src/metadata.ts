@@ -75,25 +75,28 @@ async function readHeader(path: string, kind: "model" | "adapter"): Promise<Gguf
 }
 
 const dims = (d: readonly (number | bigint)[]) => d.map(Number);
+/** The value at a dotted key of GGUF metadata as readGgufFileInfo nests it ("a.b.c" -> metadata.a.b.c); checked where read. */
+const metaAt = (info: GgufFileInfo, key: string): unknown =>
+  key.split(".").reduce<unknown>((o, k) => (o !== null && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), info.metadata);
 const tensorInfo = (info: GgufFileInfo) => info.fullTensorInfo ?? info.tensorInfo ?? [];
 const tensorMap = (info: GgufFileInfo) => new Map(tensorInfo(info).map((t) => [t.name, dims(t.dimensions)]));
 
 /** Reads and validates a freshrec base model's header: architecture, freshrec.* keys and the vocabulary contract. */
 export async function readGgufMetadata(path: string): Promise<ModelFileInfo> {
   const info = await readHeader(path, "model");
-  const meta = info.metadata as Record<string, any>;
   const fail = (reason: string): never => {
     throw new NotAFreshrecModelError(path, reason);
   };
-  if (meta.general?.type === "adapter") fail("it is a LoRA adapter, not a base model");
-  if (meta.general?.architecture !== "llama") fail(`architecture is ${JSON.stringify(meta.general?.architecture)}, expected "llama"`);
-  const parsed = freshrecKeys.safeParse(meta.freshrec ?? {});
+  if (metaAt(info, "general.type") === "adapter") fail("it is a LoRA adapter, not a base model");
+  const architecture = metaAt(info, "general.architecture");
+  if (architecture !== "llama") fail(`architecture is ${JSON.stringify(architecture)}, expected "llama"`);
+  const parsed = freshrecKeys.safeParse(metaAt(info, "freshrec") ?? {});
   if (!parsed.success) fail(`freshrec.* metadata: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"} ${i.message}`).join("; ")}`);
   const f = parsed.data!;
   if (f.layout_version !== LAYOUT_VERSION) fail(`prompt layout version ${f.layout_version}, this scorer speaks ${LAYOUT_VERSION}`);
   if (f.first_cluster_token !== FIRST_CLUSTER_TOKEN) fail(`first cluster token ${f.first_cluster_token}, expected ${FIRST_CLUSTER_TOKEN}`);
   const layout: LayoutParams = { k: f.k, ragSlots: f.rag_slots, nClusters: f.n_clusters };
-  const tokens: unknown = meta.tokenizer?.ggml?.tokens;
+  const tokens = metaAt(info, "tokenizer.ggml.tokens");
   const expected = vocabulary(layout);
   if (!Array.isArray(tokens) || tokens.length !== expected.length)
     fail(`vocabulary has ${Array.isArray(tokens) ? tokens.length : "no"} tokens, layout needs ${expected.length}`);
@@ -114,13 +117,13 @@ export async function readGgufMetadata(path: string): Promise<ModelFileInfo> {
 /** Reads a llama.cpp LoRA adapter header and checks every factor pair against the base model's tensor shapes. */
 export async function readAdapterMetadata(path: string, base: ModelFileInfo): Promise<AdapterFileInfo> {
   const info = await readHeader(path, "adapter");
-  const meta = info.metadata as Record<string, any>;
   const mismatch = (reason: string): never => {
     throw new AdapterMismatchError(path, base.path, reason);
   };
-  if (meta.general?.type !== "adapter" || meta.adapter?.type !== "lora") throw new ModelFileError(path, "adapter", "not a LoRA adapter (general.type/adapter.type)");
-  if (meta.general?.architecture !== "llama") mismatch(`architecture ${JSON.stringify(meta.general?.architecture)}, base is "llama"`);
-  const alpha = Number(meta.adapter?.lora?.alpha ?? 0);
+  if (metaAt(info, "general.type") !== "adapter" || metaAt(info, "adapter.type") !== "lora") throw new ModelFileError(path, "adapter", "not a LoRA adapter (general.type/adapter.type)");
+  const architecture = metaAt(info, "general.architecture");
+  if (architecture !== "llama") mismatch(`architecture ${JSON.stringify(architecture)}, base is "llama"`);
+  const alpha = Number(metaAt(info, "adapter.lora.alpha") ?? 0);
   const tensors = tensorMap(info);
   const pairs = new Map<string, { a: number[]; b: number[] }>();
   for (const [name, a] of tensors) {
@@ -134,8 +137,9 @@ export async function readAdapterMetadata(path: string, base: ModelFileInfo): Pr
     pairs.set(target, { a, b });
   }
   if (pairs.size === 0) throw new ModelFileError(path, "adapter", "holds no lora_a/lora_b tensor pairs");
-  const baseId = meta.freshrec?.base_model_id;
+  const baseId = metaAt(info, "freshrec.base_model_id");
   if (typeof baseId === "string" && baseId !== base.modelId) mismatch(`it was trained on base model ${JSON.stringify(baseId)}, this base is ${JSON.stringify(base.modelId)}`);
-  const adapterId = typeof meta.freshrec?.adapter_id === "string" ? (meta.freshrec.adapter_id as string) : basename(path, ".gguf");
+  const storedId = metaAt(info, "freshrec.adapter_id");
+  const adapterId = typeof storedId === "string" ? storedId : basename(path, ".gguf");
   return { path, adapterId, alpha, pairs };
 }

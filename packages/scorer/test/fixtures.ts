@@ -7,7 +7,7 @@ import type { Prompt } from "../src/index.js";
 import { pretrain, trainLora, type Example } from "../../trainer-bridge/src/index.js";
 
 export const LAYOUT: LayoutParams = { k: 2, ragSlots: 3, nClusters: 24 };
-/** Tiny; n_embd 64 keeps its Q8_0 copy clear of llama.cpp's AMX Q8_0 bug at width 32 (the narrow base below has it on purpose). */
+/** Tiny; n_embd 64 keeps its Q8_0 copy clear of llama.cpp's AMX Q8_0 bug at width 32 (the narrow base below meets it on purpose). */
 const SIZE = { nEmbd: 64, nLayer: 2, nHead: 2, nFf: 128, nCtx: 16 };
 
 /** Seeded prompts: two history clusters and up to three RAG clusters (sometimes none). */
@@ -37,7 +37,8 @@ export interface TinyModels {
   adapter: string;
   /**
    * A second base with n_embd 32 (F32 and Q8_0) and its adapter: its shapes cannot fit `f32`, and its Q8_0 file
-   * hits llama.cpp's AMX Q8_0 kernel bug on batches of 32+ tokens (src/llama-cpp-workarounds.ts).
+   * hits llama.cpp's AMX Q8_0 kernel bug on batches of 32+ tokens where llama.cpp runs AMX kernels
+   * (src/llama-cpp-workarounds.ts); elsewhere it is scored in batches of any size.
    */
   narrowF32: string;
   narrowQ8: string;

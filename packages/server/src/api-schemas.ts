@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ClusterIdSchema, EventSchema } from "@freshrec/core";
+import { ClusterIdSchema, EventSchema, TimestampSchema } from "@freshrec/core";
 
 /**
  * Request and response shapes of the HTTP API. The same schemas validate requests (routes.ts) and
@@ -9,8 +9,21 @@ import { ClusterIdSchema, EventSchema } from "@freshrec/core";
 export const ModeSchema = z.enum(["table", "live"]).describe("table: precomputed transition table; live: fresh RAG retrieval + model scoring");
 export type Mode = z.infer<typeof ModeSchema>;
 
-export const eventsBatchSchema = (maxBatch: number) =>
-  z.strictObject({ events: z.array(EventSchema).min(1).max(maxBatch) }).describe(`A batch of at most ${maxBatch} engagement events; idempotent by eventId`);
+/** How far ahead of the server clock an ingested event may be: further, and it would pin the ingest lag at 0. */
+export interface FutureBound {
+  clock: () => number;
+  maxFutureSkewMs: number;
+}
+
+export const eventsBatchSchema = (maxBatch: number, future: FutureBound) => {
+  const ts = TimestampSchema.superRefine((value, ctx) => {
+    const latest = future.clock() + future.maxFutureSkewMs;
+    if (value > latest) ctx.addIssue({ code: "custom", message: `must be at most ${latest}: the server clock + limits.maxFutureSkewMs (${future.maxFutureSkewMs} ms)` });
+  });
+  return z
+    .strictObject({ events: z.array(EventSchema.extend({ ts })).min(1).max(maxBatch) })
+    .describe(`A batch of at most ${maxBatch} engagement events; idempotent by eventId`);
+};
 
 export const IngestAckSchema = z.object({
   accepted: z.number().int().describe("events made durable by this call"),
@@ -21,8 +34,23 @@ export const IngestAckSchema = z.object({
 export const UserIdSchema = z.string().min(1).max(256);
 export const UserParamsSchema = z.object({ userId: UserIdSchema });
 
+/**
+ * An integer in a path or query string: canonical decimal digits only (Number() would also take "0x10", "1e1",
+ * " " or "" as 16, 10, 0, 0; 15 digits at most stay a safe integer), then checked against `range`. /openapi.json
+ * shows it as the integer it stands for.
+ */
+const decimalInt = (range: z.ZodNumber) =>
+  z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,14})$/, "must be a decimal integer (digits only, no sign, leading zeros or spaces)")
+    .transform(Number)
+    .pipe(range)
+    .meta({ type: "integer", pattern: undefined, minimum: range.minValue ?? undefined, maximum: range.maxValue ?? undefined });
+
+export const ClusterParamsSchema = z.object({ clusterId: decimalInt(ClusterIdSchema) });
+
 export const NextInterestsQuerySchema = z.strictObject({
-  k: z.coerce.number().int().min(1).max(100).default(10).describe("how many clusters to return"),
+  k: decimalInt(z.number().int().min(1).max(100)).default(10).describe("how many clusters to return (default 10)"),
   mode: ModeSchema.default("table"),
 });
 
@@ -90,6 +118,16 @@ export const ModelAnswerSchema = z.object({
   lastSwap: SwapOutcomeSchema.nullable(),
   lastFailure: SwapOutcomeSchema.nullable().describe("the most recent failed swap, with its reason"),
   registry: z.array(z.record(z.string(), z.unknown())).describe("artefact records with their gate results"),
+  role: z.enum(["writer", "replica"]),
+  loop: z
+    .object({
+      phase: z.string().describe("waiting-for-data | bootstrapping | running | idle"),
+      transitions: z.object({ have: z.number(), need: z.number() }).optional().describe("before the first bootstrap: positive transitions stored and needed"),
+      failure: z.object({ action: z.string(), error: z.string(), consecutive: z.number(), nextAttemptAt: z.number() }).optional(),
+    })
+    .passthrough()
+    .nullable()
+    .describe("the update loop in this process: schedule, anchor of its windows, drift, last decision, failures; null on replicas"),
   jobs: z.array(JobAnswerSchema.shape.job),
 });
 

@@ -3,14 +3,14 @@ import express, { type NextFunction, type Request, type Response } from "express
 import pino, { type Logger } from "pino";
 import type { Event } from "@freshrec/core";
 import { Authenticator } from "./auth.js";
-import { REPO_ROOT, type ServerConfig } from "./config.js";
+import type { ServerConfig } from "./config.js";
 import { notFound } from "./errors.js";
 import { createFastLane } from "./fast-lane.js";
-import { JobRunner } from "./jobs.js";
+import { withoutPaths } from "./log-safety.js";
 import { ServerMetrics } from "./metrics.js";
 import { ModelManager } from "./model-manager.js";
 import { openApiDocument } from "./openapi.js";
-import type { LoadModel, RegistryPort, StorePort } from "./ports.js";
+import type { JobsPort, LoadModel, LoopPort, RegistryPort, StorePort } from "./ports.js";
 import { Predictor } from "./predictor.js";
 import { RateLimiter } from "./rate-limit.js";
 import { rawQuery, RequestPipeline, type RequestState } from "./pipeline.js";
@@ -28,6 +28,10 @@ export interface AppDeps {
   /** Serving clock (ms); defaults to wall time. `freshrec serve` passes the simulated clock. */
   clock?: () => number;
   metrics?: ServerMetrics;
+  /** The writer's job starter (admin routes); absent on replicas. */
+  jobs?: JobsPort;
+  /** The update loop running beside this server, if any. */
+  loop?: LoopPort;
 }
 
 export interface FreshrecApp {
@@ -41,9 +45,18 @@ export interface FreshrecApp {
   log: Logger;
   /** Loads the active artefacts and starts following the registry; resolves when the first sync ends. */
   start(): Promise<void>;
-  /** Stops jobs, disposes scorers, tables and models (after in-flight requests), closes the store. */
+  /** Disposes scorers, tables and models (after in-flight requests), closes the store. Jobs and the loop belong to whoever composed the service. */
   close(): Promise<void>;
 }
+
+/** `o` with the failure text at `key` stripped of absolute paths: where the server keeps its files is no reader's business. */
+function withoutPathsAt<T extends object | null>(o: T, key: string): T {
+  const text = (o as Record<string, unknown> | null)?.[key];
+  return typeof text === "string" ? { ...o, [key]: withoutPaths(text) } : o;
+}
+
+const loopWithoutPaths = <T extends { failure?: object } | null>(status: T): T =>
+  status?.failure ? { ...status, failure: withoutPathsAt(status.failure, "error") } : status;
 
 /** Builds the express app around injected components (the real store, registry and model loader). */
 export function createApp(deps: AppDeps): FreshrecApp {
@@ -72,22 +85,16 @@ export function createApp(deps: AppDeps): FreshrecApp {
     userCacheMs: config.serving.userCacheMs,
     userCacheSize: config.serving.userCacheSize,
   });
-  const jobs = new JobRunner({
-    command: config.jobCommand,
-    storeUri: config.storeUri,
-    modelsDir: config.modelsDir,
-    cwd: REPO_ROOT,
-    jobArgs: config.jobArgs,
-    log,
-    metrics,
-  });
   let newestIngested = 0;
   const context: ServiceContext = {
     store: deps.store,
     registry: deps.registry,
     manager,
     predictor,
-    jobs,
+    role: config.role,
+    ...(config.writerUrl ? { writerUrl: config.writerUrl } : {}),
+    ...(deps.jobs ? { jobs: deps.jobs } : {}),
+    ...(deps.loop ? { loop: deps.loop } : {}),
     metrics,
     clock,
     afterIngest(events: Event[]) {
@@ -111,19 +118,23 @@ export function createApp(deps: AppDeps): FreshrecApp {
           adaptersCachedByModel: manager.models.value?.adapterLoads ?? 0,
           modelsDraining: manager.models.draining,
         },
-        lastSwap: manager.lastSwap,
-        lastFailure: manager.lastFailure,
+        lastSwap: withoutPathsAt(manager.lastSwap, "reason"),
+        lastFailure: withoutPathsAt(manager.lastFailure, "reason"),
+        degraded: manager.degraded,
         registry: (await deps.registry.list()).map((r) => ({ id: r.id, kind: r.kind, status: r.status, createdAt: r.createdAt, gate: r.gate, manifest: r.manifest })),
-        jobs: jobs.list(),
+        role: config.role,
+        loop: loopWithoutPaths(deps.loop?.status() ?? null),
+        jobs: (deps.jobs?.list() ?? []).map((job) => withoutPathsAt(job, "error")),
       };
     },
   };
 
-  const specs = routeSpecs(config.limits.maxBatch);
+  const specs = routeSpecs(config.limits.maxBatch, { clock, maxFutureSkewMs: config.limits.maxFutureSkewMs });
   const openapi = openApiDocument(specs, { version: SERVER_VERSION });
   const pipeline = new RequestPipeline({
     auth: new Authenticator(config.auth.keys, config.auth.enabled),
     limiter: new RateLimiter(config.limits.ratePerS, config.limits.burst),
+    authFailures: new RateLimiter(config.limits.authFailuresPerS, config.limits.authFailureBurst),
     metrics,
     log,
     context,
@@ -182,7 +193,6 @@ export function createApp(deps: AppDeps): FreshrecApp {
       await manager.sync("startup");
     },
     async close() {
-      await jobs.stop();
       await manager.close();
       await deps.store.close();
     },

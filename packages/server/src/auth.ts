@@ -43,6 +43,8 @@ export function parseApiKeys(spec: string, where = "FRESHREC_API_KEYS"): ApiKey[
   });
 }
 
+/** The auth scheme is case-insensitive (RFC 7235 §2.1): "Bearer", "bearer" and "BEARER" all introduce a key. */
+const BEARER = /^bearer[ \t]+/i;
 const digest = (s: string): Buffer => createHash("sha256").update(s, "utf8").digest();
 
 export interface Principal {
@@ -69,7 +71,7 @@ export class Authenticator {
   identify(header: string | undefined): Principal {
     if (!this.enabled) return ANONYMOUS_ADMIN;
     if (!header) throw unauthorized("missing API key: send 'Authorization: Bearer <key>'");
-    const presented = digest(header.startsWith("Bearer ") ? header.slice(7).trim() : header.trim());
+    const presented = digest(header.replace(BEARER, "").trim());
     let found: Principal | undefined;
     for (const entry of this.entries) if (timingSafeEqual(entry.hash, presented)) found = entry.principal;
     if (!found) throw unauthorized("invalid API key");

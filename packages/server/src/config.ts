@@ -1,12 +1,7 @@
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { DAY_MS, FreshrecError, parseOrThrow } from "@freshrec/core";
 import { ApiKeySchema, parseApiKeys } from "./auth.js";
 
-/** The monorepo root (jobs run from there) and the `freshrec` CLI: admin jobs run as `freshrec jobs run ...` in a child process. */
-export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const CLI_MAIN = fileURLToPath(new URL("../../../apps/cli/src/main.ts", import.meta.url));
 
 export const ServerConfigSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8787),
@@ -28,8 +23,13 @@ export const ServerConfigSchema = z.strictObject({
       /** Token bucket per API key (or per client address when auth is off). */
       ratePerS: z.number().positive().default(20_000),
       burst: z.number().int().min(1).default(40_000),
+      /** Failed authentications (401/403) per client address: past this bucket the address gets 429 before its key is checked. */
+      authFailuresPerS: z.number().positive().default(1),
+      authFailureBurst: z.number().int().min(1).default(30),
+      /** Ingested event timestamps may run at most this far ahead of the server clock. */
+      maxFutureSkewMs: z.number().int().min(0).default(DAY_MS),
     })
-    .default({ bodyBytes: 1_048_576, maxBatch: 5_000, ratePerS: 20_000, burst: 40_000 }),
+    .default({ bodyBytes: 1_048_576, maxBatch: 5_000, ratePerS: 20_000, burst: 40_000, authFailuresPerS: 1, authFailureBurst: 30, maxFutureSkewMs: DAY_MS }),
   serving: z
     .strictObject({
       liveWindowMs: z.number().int().positive().default(14 * DAY_MS),
@@ -48,41 +48,48 @@ export const ServerConfigSchema = z.strictObject({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** SIGTERM: how long in-flight requests may take before the process exits anyway. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),
-  /** argv prefix that runs the CLI; admin jobs append `jobs run <kind> ...`. */
-  jobCommand: z.array(z.string()).min(1).default([process.execPath, "--import", "tsx", CLI_MAIN]),
-  /** Extra arguments for every job, e.g. ["--config", "<loop config JSON>"]. */
-  jobArgs: z.array(z.string()).default([]),
+  /** writer: the one process that ingests, runs jobs and promotes; replica: read-only, follows the writer's promotions. */
+  role: z.enum(["writer", "replica"]).default("writer"),
+  /** The writer's base URL, named in a replica's refusals of writes. */
+  writerUrl: z.string().url().optional(),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+
 /**
- * Builds the config from (lowest to highest precedence) a JSON file, the environment and explicit overrides.
- * Environment: FRESHREC_PORT, FRESHREC_HOST, FRESHREC_API_KEYS ("key:read,ingest;name=key:admin"),
- * FRESHREC_AUTH=off, FRESHREC_LOG_LEVEL.
+ * Builds the config from (lowest to highest precedence) a JSON object (the `server` part of a config file,
+ * named by `source` in errors), the environment and explicit overrides. Environment: FRESHREC_PORT,
+ * FRESHREC_HOST, FRESHREC_API_KEYS ("key:read,ingest;name=key:admin"), FRESHREC_AUTH=off, FRESHREC_LOG_LEVEL.
+ * Keys count from every source. With none at all, `anonymousOnLoopback` turns auth off on a loopback host
+ * (a local demo; the caller warns) and refuses any other host.
  */
-export function loadServerConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<ServerConfigInput> } = {}): ServerConfig {
+export function loadServerConfig(
+  opts: { values?: Record<string, unknown>; source?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<ServerConfigInput>; anonymousOnLoopback?: boolean } = {},
+): ServerConfig {
   const env = opts.env ?? process.env;
-  let fromFile: Record<string, unknown> = {};
-  if (opts.file) {
-    try {
-      fromFile = JSON.parse(readFileSync(opts.file, "utf8")) as Record<string, unknown>;
-    } catch (err) {
-      throw new FreshrecError("config", `cannot read server config ${opts.file}: ${(err as Error).message}`);
-    }
-  }
+  const fromFile = opts.values ?? {};
   const fromEnv: Record<string, unknown> = {};
   if (env.FRESHREC_PORT) fromEnv.port = Number(env.FRESHREC_PORT);
   if (env.FRESHREC_HOST) fromEnv.host = env.FRESHREC_HOST;
   if (env.FRESHREC_LOG_LEVEL) fromEnv.logLevel = env.FRESHREC_LOG_LEVEL;
   const fileAuth = (fromFile.auth ?? {}) as Record<string, unknown>;
   const overrideAuth = (opts.overrides?.auth ?? {}) as Record<string, unknown>;
-  const auth = {
+  const auth: Record<string, unknown> = {
     ...fileAuth,
     ...(env.FRESHREC_API_KEYS ? { keys: parseApiKeys(env.FRESHREC_API_KEYS) } : {}),
     ...(env.FRESHREC_AUTH === "off" ? { enabled: false } : {}),
     ...overrideAuth,
   };
-  const merged = { ...fromFile, ...fromEnv, ...opts.overrides, auth };
-  return parseOrThrow(ServerConfigSchema, merged, opts.file ? `server config (${opts.file} + environment)` : "server config (environment)");
+  const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...opts.overrides, auth };
+  const noKeys = !Array.isArray(auth.keys) || auth.keys.length === 0;
+  if (opts.anonymousOnLoopback && noKeys && auth.enabled !== false) {
+    const host = typeof merged.host === "string" ? merged.host : "127.0.0.1";
+    if (!LOOPBACK.has(host))
+      throw new FreshrecError("config", `refusing to serve on ${host} without API keys: set FRESHREC_API_KEYS or auth.keys in --config (or FRESHREC_AUTH=off to accept the risk)`);
+    auth.enabled = false;
+  }
+  const where = opts.source ? `server config (${opts.source} + environment)` : "server config (environment)";
+  return parseOrThrow(ServerConfigSchema, merged, where);
 }

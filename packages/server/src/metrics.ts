@@ -52,10 +52,36 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly loopDecisions = new Counter({
+    name: "freshrec_loop_decisions_total",
+    help: "Update-loop decisions (bootstrap, finetune, refresh) by outcome",
+    labelNames: ["action", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly loopFailures = new Gauge({
+    name: "freshrec_loop_consecutive_failures",
+    help: "Update jobs failed in a row (0 after a success); serving continues on the last good model meanwhile",
+    registers: [this.registry],
+  });
+
   readonly ready = new Gauge({ name: "freshrec_ready", help: "1 once a model and a table are loaded", registers: [this.registry] });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "freshrec_" });
+  }
+
+  /** Counts the listed jobs by kind and state. */
+  setJobs(jobs: ReadonlyArray<{ kind: string; state: string }>): void {
+    this.jobs.reset();
+    const counts = new Map<string, { kind: string; state: string; n: number }>();
+    for (const j of jobs) {
+      const key = `${j.kind}|${j.state}`;
+      const c = counts.get(key) ?? { kind: j.kind, state: j.state, n: 0 };
+      c.n++;
+      counts.set(key, c);
+    }
+    for (const c of counts.values()) this.jobs.set({ kind: c.kind, state: c.state }, c.n);
   }
 
   setActive(lineage: { baseId: string | null; adapterId: string | null; tableId: string | null; snapshotId: string | null }): void {

@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import { FreshrecError, historyKey, type ClusterId } from "@freshrec/core";
 import type { BlendWeights } from "@freshrec/scorer";
 import { SwapSlot, type Lease } from "./swap-slot.js";
-import type { ActiveSetPort, ArtefactRecordPort, LoadModel, ModelPort, RegistryPort, ScorerPort, StorePort } from "./ports.js";
+import { parseTableMeta, type ActiveSet, type ArtefactRecord, type RecordOfKind } from "@freshrec/registry";
+import type { LoadModel, ModelPort, RegistryPort, ScorerPort, StorePort } from "./ports.js";
 import type { ServerMetrics } from "./metrics.js";
 
 /** A scorer being served, holding a lease on the model it was created from (the model outlives its scorers). */
@@ -76,7 +77,7 @@ export interface ModelManagerOptions {
   swapTimeoutMs: number;
 }
 
-const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+const nonEmpty = (v: string | null): string | null => (v ? v : null);
 
 /**
  * Keeps the served scorer and table in step with the registry's active set. Each change builds the new
@@ -96,6 +97,11 @@ export class ModelManager {
   private unwatch: (() => void) | undefined;
   /** Last ids that failed to load, so a registry poll does not retry a broken artefact forever. */
   private failed = new Set<string>();
+  /**
+   * Set while the active pointer names an artefact that does not load and an earlier one serves instead (a
+   * restart after a file went bad): what failed, why, and what serves. Cleared once the active set loads.
+   */
+  degraded: { scorer?: string; table?: string } = {};
 
   constructor(private readonly o: ModelManagerOptions) {
     const onDisposeError = (what: string) => (err: unknown) => o.log.error({ err }, `disposing the previous ${what} failed`);
@@ -132,9 +138,19 @@ export class ModelManager {
     const tableDue = !!active.table && this.tables.value?.id !== active.table && !this.failed.has(active.table);
     // Listing reads every record from disk: only when something is to be swapped (most syncs, e.g. the watch
     // firing after an admin call already swapped, have nothing to do).
-    const records = scorerDue || tableDue ? new Map((await this.o.registry.list()).map((r) => [r.id, r])) : new Map<string, ArtefactRecordPort>();
-    if (scorerDue) outcomes.push(await this.attempt("scorer", scorerKey, trigger, () => this.swapScorer(active, records)));
-    if (tableDue) outcomes.push(await this.attempt("table", active.table!, trigger, () => this.swapTable(active.table!, records)));
+    const records = scorerDue || tableDue ? new Map((await this.o.registry.list()).map((r) => [r.id, r])) : new Map<string, ArtefactRecord>();
+    if (scorerDue) {
+      const outcome = await this.attempt("scorer", scorerKey, trigger, () => this.swapScorer(active, records));
+      outcomes.push(outcome);
+      if (outcome.ok) delete this.degraded.scorer;
+      else if (!this.scorers.value) await this.fallBack("scorer", outcome, active, records);
+    }
+    if (tableDue) {
+      const outcome = await this.attempt("table", active.table!, trigger, () => this.swapTable(active.table!, records));
+      outcomes.push(outcome);
+      if (outcome.ok) delete this.degraded.table;
+      else if (!this.tables.value) await this.fallBack("table", outcome, active, records);
+    }
     if (outcomes.some((o) => o.ok)) {
       this.since = active.since;
       this.publishLineage();
@@ -161,14 +177,37 @@ export class ModelManager {
     return this.lastSwap!;
   }
 
-  private record(records: Map<string, ArtefactRecordPort>, id: string, kind: string): ArtefactRecordPort {
+  /**
+   * Nothing serves and the active artefact does not load (a restart after its file went bad): serve the most
+   * recently promoted earlier version that loads, without moving the pointer (replicas cannot), and say so.
+   */
+  private async fallBack(what: "scorer" | "table", failure: SwapOutcome, active: ActiveSet, records: Map<string, ArtefactRecord>): Promise<void> {
+    const kind = what === "scorer" ? (active.adapter ? "adapter" : "base") : "table";
+    const current = active[kind];
+    const earlier = [...new Set((await this.o.registry.promotions()).filter((e) => e.kind === kind && e.to && e.to !== current).map((e) => e.to!).reverse())];
+    for (const id of earlier) {
+      const rec = records.get(id);
+      if (!rec || rec.kind !== kind) continue;
+      const set: ActiveSet = what === "table" ? { ...active, table: id } : rec.kind === "adapter" ? { ...active, base: rec.manifest.baseId, adapter: id } : { ...active, base: id, adapter: null };
+      try {
+        const detail = what === "table" ? await this.swapTable(id, records) : await this.swapScorer(set, records);
+        this.degraded[what] = `active ${kind} '${current}' does not load (${failure.reason}); serving ${detail}, the last earlier version that loads, until a working one is promoted`;
+        this.o.log.warn({ what, failed: current, serving: id }, this.degraded[what]!);
+        return;
+      } catch (err) {
+        this.o.log.warn({ err, what, id }, `fallback ${kind} '${id}' does not load either`);
+      }
+    }
+  }
+
+  private record<K extends ArtefactRecord["kind"]>(records: Map<string, ArtefactRecord>, id: string, kind: K): RecordOfKind<K> {
     const rec = records.get(id);
     if (!rec) throw new FreshrecError("not-found", `the registry lists no ${kind} '${id}'`);
     if (rec.kind !== kind) throw new FreshrecError("wrong-kind", `artefact '${id}' is a ${rec.kind}, not a ${kind}`);
-    return rec;
+    return rec as RecordOfKind<K>;
   }
 
-  private async swapScorer(active: ActiveSetPort, records: Map<string, ArtefactRecordPort>): Promise<string> {
+  private async swapScorer(active: ActiveSet, records: Map<string, ArtefactRecord>): Promise<string> {
     const base = this.record(records, active.base!, "base");
     const adapter = active.adapter ? this.record(records, active.adapter, "adapter") : undefined;
     if (!base.path) throw new FreshrecError("no-file", `base '${base.id}' has no model file in the registry`);
@@ -226,9 +265,9 @@ export class ModelManager {
     });
   }
 
-  private async swapTable(id: string, records: Map<string, ArtefactRecordPort>): Promise<string> {
+  private async swapTable(id: string, records: Map<string, ArtefactRecord>): Promise<string> {
     const rec = this.record(records, id, "table");
-    const tableId = str(rec.manifest.tableId) ?? rec.id;
+    const { tableId, lineage } = rec.manifest;
     const stored = await this.o.store.predictionTable(tableId);
     if (!stored) throw new FreshrecError("not-found", `prediction table '${tableId}' is not in the store`);
     if (stored.rows.length === 0) throw new FreshrecError("empty-table", `prediction table '${tableId}' has no rows`);
@@ -242,9 +281,11 @@ export class ModelManager {
       rows.set(row.key, { clusters: Array.from(row.clusters), probs: Array.from(row.probs) });
     }
     const keywords = new Map((await this.o.store.clusters()).map((c) => [c.id, c.keywords]));
-    // Lineage as the refresh job records it: in the registry manifest, mirrored in the stored table's meta.
-    const lineage = { ...stored.meta, ...(rec.manifest.lineage as Record<string, unknown> | undefined) };
-    void this.tables.swap(new ServingTable(rec.id, rows, keywords, str(lineage.baseId), str(lineage.adapterId), str(lineage.snapshotId), blendOf(stored.meta)));
+    // Lineage as the refresh job records it in the registry manifest; the blend as stored beside the rows.
+    const meta = parseTableMeta(tableId, stored.meta);
+    const weights = { rag: meta.ragBlend, popularity: meta.popularityBlend };
+    const blend: TableBlend = meta.popularityShares ? { weights, popularity: meta.popularityShares } : { weights };
+    void this.tables.swap(new ServingTable(rec.id, rows, keywords, lineage.baseId, nonEmpty(lineage.adapterId), nonEmpty(lineage.snapshotId), blend));
     return `${rec.id} (${rows.size} keys)`;
   }
 
@@ -269,21 +310,6 @@ export interface TableBlend {
   weights: BlendWeights;
   popularity?: number[];
 }
-
-/** A stored table's blend (table refresh, `blendMeta`); tables from before the blend existed served the model alone. */
-function blendOf(meta: Record<string, unknown>): TableBlend {
-  const weight = (v: unknown) => {
-    const x = Number(v ?? 0);
-    return Number.isFinite(x) && x >= 0 && x <= 1 ? x : 0;
-  };
-  const weights = { rag: weight(meta.ragBlend), popularity: weight(meta.popularityBlend) };
-  if (weights.popularity === 0) return { weights };
-  const popularity: unknown = typeof meta.popularity === "string" ? JSON.parse(meta.popularity) : undefined;
-  if (!Array.isArray(popularity) || !popularity.every((p) => typeof p === "number"))
-    throw new FreshrecError("bad-table", `table meta has popularityBlend ${weights.popularity} but no popularity vector`);
-  return { weights, popularity };
-}
-
 export class SwapTimeoutError extends FreshrecError {
   constructor(what: string, ms: number) {
     super("swap-timeout", `${what} did not finish within ${ms} ms; the file may be truncated or corrupt`);

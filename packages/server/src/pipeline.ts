@@ -34,6 +34,8 @@ export interface CompiledRoute {
 export interface PipelineOptions {
   auth: Authenticator;
   limiter: RateLimiter;
+  /** Failed authentications (401/403) per client address. */
+  authFailures: RateLimiter;
   metrics: ServerMetrics;
   log: Logger;
   context: ServiceContext;
@@ -77,16 +79,28 @@ export class RequestPipeline {
     return { requestId, method: req.method ?? "", startedAt: performance.now(), route: "unmatched", mode: "" };
   }
 
-  /** Identifies the caller and takes a rate-limit token; throws 401/403/429. Done before any body is read. */
+  /**
+   * Identifies the caller and takes a rate-limit token; throws 401/403/429. Done before any body is read.
+   * Failures are limited per client address, so guessing keys gets 429s once its bucket is spent.
+   */
   authorize(route: CompiledRoute, req: IncomingMessage, state: RequestState): void {
     const { spec } = route;
     state.route = spec.path;
     if (!spec.scope) return;
+    const address = req.socket.remoteAddress ?? "local";
+    const blocked = this.o.authFailures.wait(address);
+    if (blocked > 0) throw rateLimited(blocked);
     const header = req.headers.authorization ?? req.headers["x-api-key"];
-    const principal = this.o.auth.identify(typeof header === "string" ? header : undefined);
-    state.principal = principal;
-    Authenticator.require(principal, spec.scope);
-    const wait = this.o.limiter.take(this.o.auth.enabled ? principal.name : (req.socket.remoteAddress ?? "local"));
+    let principal: Principal;
+    try {
+      principal = this.o.auth.identify(typeof header === "string" ? header : undefined);
+      state.principal = principal;
+      Authenticator.require(principal, spec.scope);
+    } catch (err) {
+      this.o.authFailures.take(address);
+      throw err;
+    }
+    const wait = this.o.limiter.take(this.o.auth.enabled ? principal.name : address);
     if (wait > 0) throw rateLimited(wait);
   }
 

@@ -1,9 +1,11 @@
 import type { Cluster, ClusterId, Event } from "@freshrec/core";
+import type { Registry } from "@freshrec/registry";
 import type { Disposable } from "./swap-slot.js";
 
 /**
  * The parts of the retriever store, scorer and registry the server uses, written structurally so that
  * createApp(deps) takes the real components (their types satisfy these) and nothing else is assumed.
+ * Registry records and table meta follow the registry package's lineage contract.
  */
 
 export interface SuccessorItem {
@@ -40,29 +42,27 @@ export interface ModelPort extends Disposable {
 
 export type LoadModel = (opts: { path: string; threads?: number }) => Promise<ModelPort>;
 
-export type ArtefactKind = "base" | "adapter" | "table";
-
-export interface ArtefactRecordPort {
+/** A background job as the API shows it. */
+export interface JobView {
   id: string;
-  kind: ArtefactKind;
-  path?: string;
-  createdAt: number;
-  manifest: Record<string, unknown>;
-  gate: { passed: boolean; reasons: string[]; metrics: Record<string, number> };
-  status: string;
+  kind: string;
+  state: "running" | "succeeded" | "rejected" | "failed";
+  startedAt: number;
+  endedAt?: number;
+  error?: string;
 }
 
-export interface ActiveSetPort {
-  base: string | null;
-  adapter: string | null;
-  table: string | null;
-  since: number;
+/** Starts update jobs on the writer (admin routes); replicas have none. */
+export interface JobsPort {
+  list(): JobView[];
+  /** Throws a FreshrecError with code "job-busy" while another job runs. */
+  start(kind: "refresh" | "finetune", opts: { asOf: number; by: string }): JobView;
 }
 
-export interface RegistryPort {
-  list(): ArtefactRecordPort[] | Promise<ArtefactRecordPort[]>;
-  active(): ActiveSetPort | Promise<ActiveSetPort>;
-  promote(id: string, by: string): unknown;
-  rollback(kind: ArtefactKind, by: string): unknown;
-  watch(onChange: () => void): () => void;
+/** What the update loop says about itself: shown in /v1/model and, before the first model, in /readyz. */
+export interface LoopPort {
+  status(): { phase: string; transitions?: { have: number; need: number }; failure?: { action: string; error: string; consecutive: number; nextAttemptAt: number } };
 }
+
+/** The registry as the server uses it: the real one (@freshrec/registry), read-only on replicas. */
+export type RegistryPort = Pick<Registry, "list" | "active" | "promote" | "rollback" | "watch" | "promotions">;

@@ -25,14 +25,28 @@ export class RateLimiter {
       if (this.buckets.size >= this.maxKeys) this.evictFull(t);
       bucket = { tokens: this.burst, at: t };
       this.buckets.set(key, bucket);
-    } else {
-      bucket.tokens = Math.min(this.burst, bucket.tokens + ((t - bucket.at) / 1000) * this.ratePerS);
-      bucket.at = t;
-    }
+    } else this.refill(bucket, t);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return 0;
     }
+    return this.secondsUntilToken(bucket);
+  }
+
+  /** Like take, without taking: 0 when `key` has a token, else the seconds until it has one. */
+  wait(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    this.refill(bucket, this.now());
+    return bucket.tokens >= 1 ? 0 : this.secondsUntilToken(bucket);
+  }
+
+  private refill(bucket: { tokens: number; at: number }, t: number): void {
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((t - bucket.at) / 1000) * this.ratePerS);
+    bucket.at = t;
+  }
+
+  private secondsUntilToken(bucket: { tokens: number }): number {
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerS));
   }
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { FreshrecError, parseOrThrow, type Event } from "@freshrec/core";
 import {
+  ClusterParamsSchema,
   ClustersAnswerSchema,
   ErrorAnswerSchema,
   ExplicitHistorySchema,
@@ -14,13 +15,15 @@ import {
   RollbackBodySchema,
   UserParamsSchema,
   eventsBatchSchema,
+  type FutureBound,
   type Mode,
   type NextInterestsAnswer,
 } from "./api-schemas.js";
 import type { Principal, Scope } from "./auth.js";
-import type { JobKind } from "./jobs.js";
-import { conflict, notFound, tooLarge } from "./errors.js";
+import { conflict, HttpError, notFound, tooLarge } from "./errors.js";
 import { JsonText } from "./json-text.js";
+import { withoutPaths } from "./log-safety.js";
+import { storeUnreadyReason } from "./store-health.js";
 import type { ServiceContext } from "./service-context.js";
 
 export interface RouteAnswer {
@@ -45,15 +48,15 @@ export interface RouteSpec {
   response: z.ZodType;
   /** Status of a successful answer (default 200). */
   okStatus?: number;
+  // biome-ignore lint/suspicious/noExplicitAny: each handler receives what its own route's schemas parsed (specs are heterogeneous)
   handler(input: { params: any; query: any; body: any; principal: Principal }, ctx: ServiceContext): Promise<RouteAnswer>;
 }
 
-const ClusterParamsSchema = z.object({ clusterId: z.coerce.number().int().nonnegative() });
 const ReadyAnswerSchema = z.object({ ready: z.boolean(), reason: z.string().optional() });
 const AdminAnswerSchema = z.object({ swaps: z.array(z.object({ ok: z.boolean(), what: z.string(), reason: z.string().optional() })), model: ModelAnswerSchema });
 
-export function routeSpecs(maxBatch: number): RouteSpec[] {
-  const EventsBatch = eventsBatchSchema(maxBatch);
+export function routeSpecs(maxBatch: number, future: FutureBound): RouteSpec[] {
+  const EventsBatch = eventsBatchSchema(maxBatch, future);
   return [
     {
       method: "post",
@@ -63,6 +66,7 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
       body: EventsBatch,
       response: IngestAckSchema,
       async handler({ body }, ctx) {
+        writerOnly(ctx, "ingest events");
         const events = body.events as Event[];
         const { accepted, duplicates } = await ctx.store.ingest(events);
         ctx.afterIngest(events);
@@ -138,10 +142,20 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
       body: PromoteBodySchema,
       response: AdminAnswerSchema,
       async handler({ body, principal }, ctx) {
-        const known = (await ctx.registry.list()).some((r) => r.id === body.id);
-        if (!known) throw notFound(`the registry has no artefact '${body.id}'`);
+        writerOnly(ctx, "promote");
+        const record = (await ctx.registry.list()).find((r) => r.id === body.id);
+        if (!record) throw notFound(`the registry has no artefact '${body.id}'`);
+        const before = await ctx.registry.active();
         await registryCall(() => ctx.registry.promote(body.id, `api:${principal.name}`));
         const swaps = await ctx.manager.sync(`promote by ${principal.name}`, { retryFailed: true });
+        const failed = swaps.find((s) => !s.ok);
+        if (failed) {
+          // It does not load: the pointer goes back, so that a restart comes up on what serves now.
+          const previous = before[record.kind];
+          if (previous) await registryCall(() => ctx.registry.rollback(record.kind, `api:${principal.name}`));
+          const pointer = previous ? `the active ${record.kind} stays ${previous}` : `no earlier ${record.kind} exists to return to`;
+          throw conflict(`${record.kind} '${body.id}' failed to load (${withoutPaths(failed.reason ?? "unknown reason")}); ${pointer}`);
+        }
         return { body: { swaps, model: await ctx.modelAnswer() } };
       },
     },
@@ -153,6 +167,7 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
       body: RollbackBodySchema,
       response: AdminAnswerSchema,
       async handler({ body, principal }, ctx) {
+        writerOnly(ctx, "roll back");
         await registryCall(() => ctx.registry.rollback(body.kind, `api:${principal.name}`));
         const swaps = await ctx.manager.sync(`rollback by ${principal.name}`, { retryFailed: true });
         return { body: { swaps, model: await ctx.modelAnswer() } };
@@ -173,13 +188,23 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
     {
       method: "get",
       path: "/readyz",
-      summary: "Readiness: 200 once a model and a table are loaded, else 503.",
+      summary: "Readiness: 200 once a model and a table are loaded and the store can serve and ingest, else 503 with the reason.",
       scope: null,
       response: ReadyAnswerSchema,
       async handler(_input, ctx) {
-        if (ctx.manager.ready) return { body: { ready: true } };
+        const store = await storeUnreadyReason(ctx.store);
+        if (ctx.manager.ready && !store) return { body: { ready: true } };
         const missing = [!ctx.manager.scorers.value && "model", !ctx.manager.tables.value && "table"].filter(Boolean).join(" and ");
-        return { status: 503, body: { ready: false, reason: `no ${missing} loaded yet${ctx.manager.lastSwap?.ok === false ? `; last swap failed: ${ctx.manager.lastSwap.reason}` : ""}` } };
+        const failure = ctx.manager.lastFailure;
+        const loop = ctx.loop?.status();
+        const why = [
+          failure && `the last swap that failed: ${failure.what}: ${withoutPaths(failure.reason ?? "unknown reason")}`,
+          loop?.transitions && `the update loop waits for data: ${loop.transitions.have} of ${loop.transitions.need} positive transitions stored`,
+          loop?.phase === "bootstrapping" && "the update loop is bootstrapping the first model",
+          loop?.failure && `the last ${loop.failure.action} job failed (${withoutPaths(loop.failure.error)}); retrying at ${new Date(loop.failure.nextAttemptAt).toISOString()}`,
+        ].filter(Boolean);
+        const models = ctx.manager.ready ? null : `no ${missing} loaded yet${why.length ? `: ${why.join("; ")}` : ""}`;
+        return { status: 503, body: { ready: false, reason: [models, store].filter(Boolean).join("; ") } };
       },
     },
   ];
@@ -187,7 +212,7 @@ export function routeSpecs(maxBatch: number): RouteSpec[] {
 
 /** The latency label: the mode asked for, or table_fallback when a table request was scored live (table hits are pre-rendered). */
 /** An admin route that starts a job of `kind` in a child process and answers 202 with the job. */
-function jobRoute(kind: JobKind, path: string, summary: string): RouteSpec {
+function jobRoute(kind: "refresh" | "finetune", path: string, summary: string): RouteSpec {
   return {
     method: "post",
     path,
@@ -196,14 +221,31 @@ function jobRoute(kind: JobKind, path: string, summary: string): RouteSpec {
     body: JobBodySchema,
     response: JobAnswerSchema,
     okStatus: 202,
-    async handler({ body }, ctx) {
-      return { status: 202, body: { job: ctx.jobs.start(kind, { asOf: body.asOf ?? ctx.clock() }) } };
+    async handler({ body, principal }, ctx) {
+      writerOnly(ctx, `start a ${kind} job`);
+      if (!ctx.jobs) throw new HttpError(503, "no-jobs", "this server runs no update jobs");
+      try {
+        return { status: 202, body: { job: ctx.jobs.start(kind, { asOf: body.asOf ?? ctx.clock(), by: `api:${principal.name}` }) } };
+      } catch (err) {
+        if (err instanceof FreshrecError && err.code === "job-busy") throw conflict(err.message);
+        throw err;
+      }
     },
   };
 }
 
 function servedMode(answer: NextInterestsAnswer | JsonText, asked: Mode): string {
   return !(answer instanceof JsonText) && answer.fallback ? "table_fallback" : asked;
+}
+
+/**
+ * Replicas open the store and registry read-only: writes go to the one writer, which a replica names rather
+ * than forwards to (a forwarding hop would hide from the client which process acknowledged its events).
+ */
+function writerOnly(ctx: ServiceContext, what: string): void {
+  if (ctx.role === "writer") return;
+  const where = ctx.writerUrl ? `the writer at ${ctx.writerUrl}` : "the writer process of this store";
+  throw new HttpError(421, "read-only-replica", `this server is a read-only replica and cannot ${what}: send it to ${where}`, ctx.writerUrl ? { "x-freshrec-writer": ctx.writerUrl } : {});
 }
 
 /** Registry refusals (gate failed, nothing to roll back to, ...) are conflicts with the registry's state. */

@@ -1,9 +1,8 @@
 import type { Event } from "@freshrec/core";
 import type { ModelManager } from "./model-manager.js";
 import type { Predictor } from "./predictor.js";
-import type { JobRunner } from "./jobs.js";
 import type { ServerMetrics } from "./metrics.js";
-import type { RegistryPort, StorePort } from "./ports.js";
+import type { JobsPort, LoopPort, RegistryPort, StorePort } from "./ports.js";
 
 /** What route handlers work with. */
 export interface ServiceContext {
@@ -11,7 +10,14 @@ export interface ServiceContext {
   registry: RegistryPort;
   manager: ModelManager;
   predictor: Predictor;
-  jobs: JobRunner;
+  /** writer: ingests, runs jobs, promotes; replica: answers reads from the store and registry the writer keeps. */
+  role: "writer" | "replica";
+  /** Where a replica sends writers' work (named in its refusals). */
+  writerUrl?: string;
+  /** Absent on replicas. */
+  jobs?: JobsPort;
+  /** Absent where no update loop runs in this process (replicas, embedded tests). */
+  loop?: LoopPort;
   metrics: ServerMetrics;
   clock: () => number;
   /** Called once events are durable: invalidates cached user state and updates the ingest lag. */

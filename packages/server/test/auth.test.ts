@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "@freshrec/core";
 import { Authenticator, parseApiKeys } from "../src/auth.js";
-import { HttpError } from "../src/errors.js";
+import type { HttpError } from "../src/errors.js";
 
 describe("parseApiKeys", () => {
   it("reads unnamed and named entries with scopes", () => {
@@ -38,6 +38,9 @@ describe("Authenticator", () => {
 
   it("identifies bearer and bare keys", () => {
     expect(auth.identify("Bearer reader-key-1").name).toBe("reader");
+    // The scheme is case-insensitive (RFC 7235).
+    expect(auth.identify("bearer reader-key-1").name).toBe("reader");
+    expect(auth.identify("BEARER \treader-key-1").name).toBe("reader");
     expect(auth.identify("admin-key-22").name).toBe("ops");
   });
 

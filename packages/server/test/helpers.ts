@@ -6,8 +6,8 @@ import type { Server } from "node:http";
 import pino from "pino";
 import { openStore, type Store } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { openRegistry, type Registry } from "@freshrec/trainer-bridge";
-import { createApp, type FreshrecApp } from "../src/app.js";
+import { openRegistry, type Registry } from "@freshrec/registry";
+import { createApp, type AppDeps, type FreshrecApp } from "../src/app.js";
 import { loadServerConfig, type ServerConfigInput } from "../src/config.js";
 import { httpCaller, type Call } from "./http-call.js";
 
@@ -27,7 +27,7 @@ export interface Harness {
 }
 
 /** A server on a random loopback port over a fresh real store and registry (and the real model loader). */
-export async function startHarness(overrides: Partial<ServerConfigInput> = {}): Promise<Harness> {
+export async function startHarness(overrides: Partial<ServerConfigInput> = {}, deps: Pick<AppDeps, "clock"> = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), "freshrec-server-"));
   const config = loadServerConfig({
     env: { FRESHREC_API_KEYS: KEYS },
@@ -35,7 +35,7 @@ export async function startHarness(overrides: Partial<ServerConfigInput> = {}): 
   });
   const store = await openStore(config.storeUri);
   const registry = openRegistry(config.modelsDir);
-  const app = createApp({ config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }) });
+  const app = createApp({ ...deps, config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }) });
   await app.start();
   const server: Server = app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
+import { sampleManifest } from "@freshrec/registry/testing";
 import { ADMIN_KEY, INGEST_KEY, READ_KEY, startHarness, type Harness } from "./helpers.js";
 
 const CLUSTERS = Array.from({ length: 6 }, (_, id) => ({ id, keywords: [`topic${id}`, `kw${id}`] }));
@@ -99,18 +100,21 @@ describe("HTTP API without a model (real store and registry)", () => {
     expect(traversal.status).toBe(400);
   });
 
-  it("keeps serving nothing and reports why when a promoted base model is a bad file", async () => {
+  it("refuses to promote a base model that is a bad file, keeps serving nothing, and says why without paths", async () => {
     const { id, dir } = h.registry.stage("base");
     writeFileSync(join(dir, "base.gguf"), "this is not a gguf file");
-    h.registry.publish({ id, kind: "base", main: "base.gguf", manifest: {}, gate: { passed: true, reasons: [], metrics: {} } });
+    h.registry.publish({ id, kind: "base", main: "base.gguf", manifest: sampleManifest("base"), gate: { passed: true, reasons: [], metrics: {} } });
     const promoted = await h.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id } });
-    expect(promoted.status).toBe(200);
-    expect(promoted.json.swaps).toEqual([expect.objectContaining({ ok: false, what: `scorer ${id}+null` })]);
+    expect(promoted.status).toBe(409);
+    expect(promoted.json.error.message).toMatch(new RegExp(`base '${id}' failed to load \\(model base\\.gguf: .*\\); no earlier base exists to return to`));
+    expect(promoted.text).not.toContain(h.dir);
     const model = await h.call("GET", "/v1/model", { key: READ_KEY });
     expect(model.json.lastSwap.ok).toBe(false);
     expect(model.json.lastSwap.reason).toMatch(/base\.gguf/);
     expect(model.json.ready).toBe(false);
-    expect((await h.call("GET", "/readyz")).json.reason).toMatch(/last swap failed/);
+    const ready = await h.call("GET", "/readyz");
+    expect(ready.json.reason).toMatch(/failed/);
+    expect(ready.text).not.toContain(h.dir);
     const metrics = await h.call("GET", "/metrics");
     expect(metrics.text).toMatch(/freshrec_swaps_total\{what="scorer",outcome="failed"\} 1/);
   });
@@ -152,6 +156,8 @@ describe("HTTP API without a model (real store and registry)", () => {
       ["/v1/clusters/3", READ_KEY],
       ["/v1/clusters/99", READ_KEY],
       ["/v1/clusters/x", READ_KEY],
+      ["/v1/clusters/%20", READ_KEY],
+      ["/v1/users/u1/next-interests?k=0x10", READ_KEY],
       ["/v1/model", READ_KEY],
     ];
     const fetchBoth = async (path: string, key?: string) => {

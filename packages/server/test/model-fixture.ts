@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { createSyntheticWorld, DAY_MS } from "@freshrec/core";
 import { openStore } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { bootstrap, nativeTrainer, openRegistry } from "@freshrec/trainer-bridge";
-import { loopConfigFor } from "../src/loop-presets.js";
+import { openRegistry } from "@freshrec/registry";
+import { bootstrap, loopPresetFor, nativeTrainer } from "@freshrec/trainer-bridge";
 
 export interface ModelFixture {
   dir: string;
@@ -36,7 +36,7 @@ export async function buildModelFixture(onProgress?: (e: { phase: string; done: 
     registry: openRegistry(modelsDir),
     trainer: nativeTrainer(),
     loadModel: loadClusterModel,
-    config: loopConfigFor("tiny"),
+    config: loopPresetFor("tiny"),
     asOf,
     by: "test:fixture",
     onProgress,

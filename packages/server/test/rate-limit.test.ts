@@ -16,6 +16,16 @@ describe("RateLimiter", () => {
     expect([0, 1, 2, 3].map(() => limiter.take("a"))).toEqual([0, 0, 0, 1]);
   });
 
+  it("tells the wait for a token without taking one", () => {
+    let now = 0;
+    const limiter = new RateLimiter(1, 2, () => now);
+    expect(limiter.wait("a")).toBe(0); // unknown key: a full bucket
+    expect([limiter.take("a"), limiter.wait("a"), limiter.wait("a"), limiter.take("a")]).toEqual([0, 0, 0, 0]);
+    expect(limiter.wait("a")).toBe(1);
+    now += 1_000;
+    expect([limiter.wait("a"), limiter.take("a"), limiter.wait("a")]).toEqual([0, 0, 1]);
+  });
+
   it("evicts idle buckets once it holds too many keys", () => {
     let now = 0;
     const limiter = new RateLimiter(1, 1, () => now, 2);

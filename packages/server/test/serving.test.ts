@@ -1,4 +1,4 @@
-import { copyFileSync, rmSync } from "node:fs";
+import { copyFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { openStore, type Store } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { openRegistry, type Registry } from "@freshrec/trainer-bridge";
+import { openRegistry, type Registry } from "@freshrec/registry";
+import { sampleManifest } from "@freshrec/registry/testing";
 import { createApp, type FreshrecApp } from "../src/app.js";
 import { loadServerConfig } from "../src/config.js";
 import { NextInterestsAnswerSchema } from "../src/api-schemas.js";
@@ -49,7 +50,7 @@ describe("serving a real model", () => {
 
   /** Publishes the active adapter's weights again under a new id and path (as a fine-tune would publish a version). */
   const copyOfActiveAdapter = () => {
-    const current = registry.get(registry.active().adapter!);
+    const current = registry.getOf("adapter", registry.active().adapter!);
     const { id, dir } = registry.stage("adapter");
     copyFileSync(current.path!, join(dir, basename(current.path!)));
     return registry.publish({ id, kind: "adapter", main: basename(current.path!), manifest: { ...current.manifest }, gate: current.gate });
@@ -57,7 +58,7 @@ describe("serving a real model", () => {
 
   it("answers from the active table with its lineage, and falls back to live scoring for a missing key", async () => {
     const active = registry.active();
-    const table = await store.predictionTable(registry.get(active.table!).manifest.tableId as string);
+    const table = await store.predictionTable(registry.getOf("table", active.table!).manifest.tableId);
     const row = table!.rows[0]!;
     const history = row.key.split(",").map(Number);
     const answer = await ask({ history, k: 3 });
@@ -74,7 +75,7 @@ describe("serving a real model", () => {
 
   it("answers a stored user from the table with the row's clusters, probabilities and keywords", async () => {
     const active = registry.active();
-    const table = (await store.predictionTable(registry.get(active.table!).manifest.tableId as string))!;
+    const table = (await store.predictionTable(registry.getOf("table", active.table!).manifest.tableId))!;
     const rows = new Map(table.rows.map((r) => [r.key, r]));
     const keywords = new Map((await store.clusters()).map((c) => [c.id, c.keywords]));
     let checked = 0;
@@ -125,14 +126,37 @@ describe("serving a real model", () => {
     expect((await ask({ history: [3, 4], mode: "live" })).status).toBe(200);
   }, 60_000);
 
-  it("keeps the previous table when a promoted table cannot be loaded", async () => {
+  it("refuses to promote a table that cannot be loaded: 409, the pointer stays, the previous table keeps serving", async () => {
     const served = registry.active().table;
     const { id } = registry.stage("table");
-    registry.publish({ id, kind: "table", manifest: { tableId: "no-such-table" }, gate: { passed: true, reasons: [], metrics: {} } });
+    registry.publish({ id, kind: "table", manifest: sampleManifest("table", { tableId: "no-such-table" }), gate: { passed: true, reasons: [], metrics: {} } });
     const res = await fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id }) });
     const body = (await res.json()) as any;
-    expect(body.swaps).toEqual([expect.objectContaining({ ok: false, reason: expect.stringMatching(/no-such-table/) })]);
-    expect(body.model.lineage.tableId).toBe(served);
+    expect(res.status).toBe(409);
+    expect(body.error.message).toMatch(new RegExp(`table '${id}' failed to load \\(.*no-such-table.*\\); the active table stays ${served}`));
+    expect(registry.active().table).toBe(served);
+    const model = (await (await fetch(`${url}/v1/model`)).json()) as any;
+    expect(model.lineage.tableId).toBe(served);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   }, 60_000);
+
+  it("comes up after a restart on the last adapter that loads when the active one's file went bad, and says why", async () => {
+    const good = registry.active().adapter!;
+    const promoted = copyOfActiveAdapter();
+    const res = await fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: promoted.id }) });
+    expect(res.status).toBe(200);
+    writeFileSync(promoted.path!, "GGUF but no longer a model");
+    const config = loadServerConfig({ env: { FRESHREC_AUTH: "off" }, overrides: { storeUri: f.storeUri, modelsDir: f.modelsDir, logLevel: "silent", serving: { swapTimeoutMs: 10_000 } } });
+    const restarted = createApp({ config, store: await openStore(f.storeUri), registry: openRegistry(f.modelsDir), loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
+    try {
+      await restarted.start();
+      expect(restarted.context.manager.ready).toBe(true);
+      const answer = (await restarted.context.modelAnswer()) as { lineage: { adapterId: string }; degraded: { scorer?: string } };
+      expect(answer.lineage.adapterId).toBe(good);
+      expect(answer.degraded.scorer).toMatch(new RegExp(`active adapter '${promoted.id}' does not load .*serving .*${good}`));
+      expect(registry.active().adapter).toBe(promoted.id); // the pointer is the writer's to move, not a restart's
+    } finally {
+      await restarted.close();
+    }
+  }, 120_000);
 });

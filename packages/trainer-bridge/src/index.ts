@@ -23,15 +23,26 @@ export {
   type LlamaOptBaselineOptions,
   type LlamaOptBaselineResult,
 } from "./native/trainer.js";
-// Update loop: registry, gates, training sets, jobs, scheduler, external trainer.
-export * from "./registry/schemas.js";
-export { openRegistry, type Registry, type RegistryOptions, type PublishInput } from "./registry/registry.js";
-export { RegistryError, writeFileAtomic } from "./registry/atomic.js";
-export * from "./gates/gates.js";
-export * from "./training-set/rag-source.js";
-export * from "./training-set/build.js";
-export * from "./scheduler/decide.js";
+// Update loop: gates, training sets, jobs, scheduler, external trainer (the registry is @freshrec/registry).
+export { GateConfigSchema, holdoutMetrics, evaluateGate, type GateConfig, type HoldoutPrediction } from "./gates/gates.js";
+export { rankCounts, rollingRagSource, type RagSource } from "./training-set/rag-source.js";
+export { TrainingSetConfigSchema, buildTrainingSet, exampleTokens, type TrainingSetConfig, type TrainingExample, type TrainingSet } from "./training-set/build.js";
+export {
+  STRATEGIES,
+  StrategySchema,
+  SchedulerConfigSchema,
+  initialSchedulerState,
+  refreshInterval,
+  decide,
+  type Strategy,
+  type SchedulerConfig,
+  type SchedulerState,
+  type DriftReading,
+  type Action,
+  type Decision,
+} from "./scheduler/decide.js";
 export { LoopConfigSchema, JobError, type LoopConfig, type JobContext } from "./jobs/context.js";
+export { loopPresetFor } from "./jobs/presets.js";
 export type { Trainer, TokenExample, PretrainInput, AdapterInput } from "./jobs/ports.js";
 export { nativeTrainer, type NativePretrainHyper, type NativeLoraHyper } from "./jobs/native-trainer.js";
 export { trainingSetFor, writeTrainingJsonl } from "./jobs/training-data.js";
@@ -39,6 +50,41 @@ export { finetune, trainCandidateAdapter } from "./jobs/finetune.js";
 export { refreshTable } from "./jobs/refresh.js";
 export { bootstrap, pretrainBase, type BootstrapResult } from "./jobs/bootstrap.js";
 export { validateAdapter } from "./external/validate.js";
-export { measureDrift, schedulerStep, inProcessRunner, type ActionRunner, type StepResult } from "./scheduler/loop.js";
+export {
+  UpdateLoop,
+  measureDrift,
+  inProcessRunner,
+  wallClock,
+  loopStateFile,
+  readLoopState,
+  LoopStateSchema,
+  DecisionLogLineSchema,
+  type ActionRunner,
+  type Clock,
+  type EventSource,
+  type AnchorMode,
+  type Anchor,
+  type LoopStatus,
+  type LoopFailure,
+  type StepOutcome,
+  type UpdateLoopOptions,
+  type DecisionLogLine,
+  type LoopState,
+} from "./scheduler/update-loop.js";
+export {
+  JobProcesses,
+  JobBusyError,
+  JOB_EXIT,
+  JOB_KINDS,
+  JobKindSchema,
+  JobMessageSchema,
+  parseJobMessage,
+  type JobKind,
+  type JobInfo,
+  type JobState,
+  type JobMessage,
+  type JobResult,
+  type JobProgress,
+  type JobProcessesOptions,
+} from "./scheduler/job-process.js";
 export { externalTrainer, ExternalTrainerError } from "./external/command-trainer.js";
-export { childProcessRunner, type ChildRunnerOptions } from "./scheduler/child-runner.js";

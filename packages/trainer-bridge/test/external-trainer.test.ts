@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { DAY_MS } from "@freshrec/core";
-import { ExternalTrainerError, childProcessRunner, exampleTokens, externalTrainer, nativeTrainer, pretrain, pretrainBase, trainCandidateAdapter, trainLora, trainingSetFor } from "../src/index.js";
+import { ExternalTrainerError, JobProcesses, exampleTokens, externalTrainer, nativeTrainer, pretrain, pretrainBase, trainCandidateAdapter, trainLora, trainingSetFor } from "../src/index.js";
 import { TINY_LORA, TINY_MODEL, tinyContext, tinyWorldStore } from "./loop-fixtures.js";
 
 const FIXTURE = join(__dirname, "fixtures", "native-lora-command.ts");
@@ -27,11 +27,13 @@ describe("external trainer backend", () => {
 
     // The same job runner the wall-clock scheduler uses: `freshrec jobs run refresh` in a child process.
     const cli = [process.execPath, "--import", "tsx", join(__dirname, "..", "..", "..", "apps", "cli", "src", "main.ts")];
-    const refresh = childProcessRunner({ cli, storeUri: join(dir, "store"), modelsDir: ctx.registry.dir });
-    const [table] = await refresh({ kind: "refresh", rag: true }, { ...ctx, by: "test:child" });
-    expect(table!.kind).toBe("table");
-    expect((table!.manifest.lineage as { baseId: string }).baseId).toBe(base.id);
-    expect((await store.predictionTable(table!.id))?.rows.length).toBe(table!.manifest.keys);
+    const quiet = { info() {}, warn() {}, error() {} };
+    const jobs = new JobProcesses({ command: cli, storeUri: join(dir, "store"), modelsDir: ctx.registry.dir, cwd: dir, log: quiet });
+    const [table] = await jobs.actionRunner(ctx.registry)({ kind: "refresh", rag: true }, { ...ctx, by: "test:child" });
+    expect(jobs.list()[0]).toMatchObject({ kind: "refresh", state: "succeeded", result: { job: "refresh" } });
+    const stored = ctx.registry.getOf("table", table!.id);
+    expect(stored.manifest.lineage.baseId).toBe(base.id);
+    expect((await store.predictionTable(table!.id))?.rows.length).toBe(stored.manifest.keys);
 
     // 2. An adapter trained for a different base (n_embd 64 instead of 32) is rejected with the shape mismatch.
     const otherBase = join(dir, "other-base.gguf");

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { createSyntheticWorld, DAY_MS, type Event, type SyntheticConfig } from "@freshrec/core";
 import { openStore, type Store } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { LoopConfigSchema, nativeTrainer, openRegistry, type JobContext, type LoopConfig } from "../src/index.js";
+import { openRegistry } from "@freshrec/registry";
+import { LoopConfigSchema, nativeTrainer, type JobContext, type LoopConfig } from "../src/index.js";
 
 export const TINY_MODEL = { size: { nEmbd: 32, nLayer: 1, nHead: 2, nFf: 64 }, epochs: 3, batch: 32, lr: 3e-3, threads: 2 };
 export const TINY_LORA = { epochs: 2, batch: 32, lr: 1e-2, rank: 8, threads: 2 };

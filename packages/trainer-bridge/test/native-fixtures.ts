@@ -78,9 +78,3 @@ export function logSoftmax(logits: readonly number[]): number[] {
   const lse = max + Math.log(logits.reduce((s, x) => s + Math.exp(x - max), 0));
   return logits.map((x) => x - lse);
 }
-
-export function maxAbsDiff(a: readonly number[][], b: readonly number[][]): number {
-  let d = 0;
-  a.forEach((row, i) => row.forEach((x, j) => (d = Math.max(d, Math.abs(x - b[i]![j]!)))));
-  return d;
-}

@@ -33,15 +33,14 @@ describe("table refresh job", () => {
   });
 
   const tableOf = async (id: string) => {
-    const rec = ctx.registry.get(id);
-    const stored = await store.predictionTable(rec.manifest.tableId as string);
+    const rec = ctx.registry.getOf("table", id);
+    const stored = await store.predictionTable(rec.manifest.tableId);
     return { rec, stored: stored! };
   };
 
   it("fits the weights on holdout transitions retrieval has not seen and records them with the table", async () => {
     const { rec, stored } = await tableOf(ctx.registry.active().table!);
-    type Row = { rag: number; popularity: number; hit1: number; mrr: number };
-    const blend = rec.manifest.ragBlend as { weights: { rag: number; popularity: number }; reason: string; fit: { cases: number; grid: Row[] } };
+    const blend = rec.manifest.ragBlend as Required<typeof rec.manifest.ragBlend>;
     expect(blend.reason).toMatch(/^fitted on \d+ holdout transitions/);
     expect(blend.fit.cases).toBeGreaterThanOrEqual(200);
     expect(blend.fit.grid).toHaveLength(66); // rag, popularity in 0, 0.1, .., 1 with rag + popularity <= 1

@@ -5,15 +5,14 @@ import { DAY_MS, mulberry32 } from "@freshrec/core";
 import {
   SchedulerConfigSchema,
   decide,
-  initialSchedulerState,
-  schedulerStep,
+  UpdateLoop,
+  inProcessRunner,
   trainCandidateAdapter,
   trainingSetFor,
-  type ArtefactRecord,
   type Decision,
   type JobContext,
-  type TrainingSetManifest,
 } from "../src/index.js";
+import type { AdapterRecord, ArtefactRecord } from "@freshrec/registry";
 import { tinyContext, tinyWorldStore } from "./loop-fixtures.js";
 import { createHash } from "node:crypto";
 
@@ -21,8 +20,8 @@ const DRIFT_DAY = 18;
 
 /** An adapter trained on the bootstrap window with its next-cluster labels shuffled (seeded), gated like any other. */
 async function shuffledLabelCandidate(ctx: JobContext): Promise<ArtefactRecord> {
-  const first = ctx.registry.get(ctx.registry.active().adapter!);
-  const { window, layout } = first.manifest.trainingSet as TrainingSetManifest;
+  const first = ctx.registry.getOf("adapter", ctx.registry.active().adapter!);
+  const { window, layout } = first.manifest.trainingSet;
   const set = await trainingSetFor(ctx, window, layout);
   expect(set.manifest.id).toBe(first.manifest.trainingSetId); // same data, rebuilt deterministically
   const rng = mulberry32(99);
@@ -42,17 +41,27 @@ describe("update loop end to end (tiny synthetic world, simulated time)", () => 
     // Little natural drift, then an abrupt one: from day 18 every cluster is relabelled.
     const { store, startMs, dir } = await tinyWorldStore({ driftDay: DRIFT_DAY, world: { drift: 0.1, users: 250 } });
     const config = SchedulerConfigSchema.parse({ strategy: "adaptive", adaptive: { finetuneBelowJaccard: 0.2, minFinetuneGapDays: 5 } });
-    let state = initialSchedulerState();
     const decisions: Decision[] = [];
     const made: ArtefactRecord[] = [];
     let ctx = tinyContext(store, dir, startMs + 10 * DAY_MS);
     let bad: ArtefactRecord | undefined;
+    const clock = { t: startMs + 10 * DAY_MS, now: () => clock.t };
+    const loop = new UpdateLoop({
+      store,
+      registry: ctx.registry,
+      scheduler: config,
+      clock,
+      jobContext: (asOf) => ({ ...ctx, asOf }),
+      runner: inProcessRunner,
+      driftEveryMs: DAY_MS,
+      driftWindowMs: 4 * DAY_MS,
+    });
     for (let day = 10; day <= 26; day++) {
-      ctx = { ...ctx, asOf: startMs + day * DAY_MS };
-      const step = await schedulerStep(ctx, config, state, { recentDays: 4 });
-      state = step.state;
+      clock.t = startMs + day * DAY_MS;
+      ctx = { ...ctx, asOf: clock.t };
+      const step = await loop.step();
       decisions.push(...step.decisions);
-      made.push(...step.artefacts);
+      made.push(...step.artefacts.flatMap((a) => a.artefacts));
       if (day === 10) bad = await shuffledLabelCandidate(ctx);
       if (step.decisions.some((d) => d.action === "finetune")) break;
     }
@@ -87,14 +96,14 @@ describe("update loop end to end (tiny synthetic world, simulated time)", () => 
     expect(bases).toHaveLength(1);
     const base = bases[0]!;
     expect(base.status).toBe("active");
-    const baseHash = createHash("sha256").update(readFileSync(base.files.find((f) => f.endsWith(base.manifest.trainFile as string))!)).digest("hex");
+    const baseHash = createHash("sha256").update(readFileSync(base.files.find((f) => f.endsWith(base.manifest.trainFile))!)).digest("hex");
     expect(base.manifest.modelHash).toBe(baseHash);
     expect(adapters).toHaveLength(2);
-    const [first, second] = adapters as [ArtefactRecord, ArtefactRecord];
+    const [first, second] = adapters as [AdapterRecord, AdapterRecord];
     for (const a of adapters) {
       expect(a.manifest.baseId).toBe(base.id);
       expect(a.manifest.baseHash).toBe(baseHash);
-      expect(a.manifest.trainingSetId).toBe((a.manifest.trainingSet as { id: string }).id);
+      expect(a.manifest.trainingSetId).toBe(a.manifest.trainingSet.id);
       expect(a.gate.metrics.exactMatch).toBe(1);
     }
     expect(second.manifest.warmStartFrom).toBe(first.id);
@@ -102,7 +111,7 @@ describe("update loop end to end (tiny synthetic world, simulated time)", () => 
     expect(first.status).toBe("retired");
     const tables = reg.list("table");
     for (const t of tables) {
-      const lineage = t.manifest.lineage as { baseId: string; adapterId: string; snapshotId: string; createdAt: number };
+      const { lineage } = t.manifest;
       expect(lineage.baseId).toBe(base.id);
       expect([first.id, second.id]).toContain(lineage.adapterId);
       expect(lineage.snapshotId).toMatch(new RegExp(`:${lineage.createdAt - 7 * DAY_MS}-${lineage.createdAt}:`));
@@ -112,8 +121,8 @@ describe("update loop end to end (tiny synthetic world, simulated time)", () => 
     }
     const active = reg.active();
     expect(active).toMatchObject({ base: base.id, adapter: second.id });
-    const activeTable = reg.get(active.table!);
-    expect((activeTable.manifest.lineage as { adapterId: string }).adapterId).toBe(second.id); // the table rebuilt after the fine-tune
+    const activeTable = reg.getOf("table", active.table!);
+    expect(activeTable.manifest.lineage.adapterId).toBe(second.id); // the table rebuilt after the fine-tune
     expect(made.map((a) => a.id)).toEqual(expect.arrayContaining([base.id, first.id, second.id, activeTable.id]));
     expect(reg.promotions().filter((p) => p.kind === "adapter").map((p) => [p.to, p.by])).toEqual([
       [first.id, "scheduler:adaptive"],

@@ -1,35 +1,57 @@
 /**
  * `freshrec bench retriever`: builds a store from the synthetic `large` stream and measures ingest (against
  * plain Arrow appends of the same rows in the same run), point-in-time successor lookups, snapshots, and
- * fragment/version counts after a trickle of small batches under scheduled maintenance.
+ * fragment/version counts after a trickle of small batches under scheduled maintenance. Ingest runs in a
+ * child process of its own so that its peak RSS is the store's, measured beside the RSS the previous design's
+ * in-memory Set of every event id took for the same events (also in a process of its own).
  */
+import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { DAY_MS, createSyntheticWorld, mulberry32, parseHistoryKey, type Event } from "@freshrec/core";
-import { arrow, lancedb, openStore, type LanceTable, type Store } from "@freshrec/retriever";
+import { z } from "zod";
+import { DAY_MS, FreshrecError, createSyntheticWorld, mulberry32, parseHistoryKey, type Event } from "@freshrec/core";
+import { arrow, lancedb, openStore, type LanceTable } from "@freshrec/retriever";
 import { terminalProgress, type ProgressFn } from "../progress.js";
 
-export const summary = "benchmark the LanceDB store: ingest vs raw appends, successors latency, snapshot, maintenance";
+export const summary = "benchmark the LanceDB store: ingest (rate, peak RSS) vs raw appends and the old id Set, successors latency, snapshot, maintenance";
 
 const BATCH = 10_000;
 const LOOKUPS = 10_000;
 const TRICKLE_BATCHES = 1_000;
 const TRICKLE_SIZE = 10;
 const WINDOW_MS = 30 * DAY_MS;
+const MB = 1024 * 1024;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-/** Plain LanceDB appends of the same rows as Arrow columns: the baseline for ingest. */
-async function rawAppendRate(dir: string, batches: Event[][], clusterOf: Map<string, number>, report: ProgressFn): Promise<number> {
+/** The first `total` events of a fresh synthetic `large` stream in batches (never all in memory at once). */
+function* batchesOf(stream: Iterator<Event>, total: number): Generator<Event[]> {
+  for (let taken = 0; taken < total; ) {
+    const batch: Event[] = [];
+    while (batch.length < Math.min(BATCH, total - taken)) {
+      const r = stream.next();
+      if (r.done) break;
+      batch.push(r.value);
+    }
+    if (!batch.length) return;
+    taken += batch.length;
+    yield batch;
+  }
+}
+
+/** Plain LanceDB appends of the same rows as Arrow columns: the baseline for ingest. Returns rows and rows/s. */
+async function rawAppends(dir: string, stream: Iterator<Event>, total: number, clusterOf: Map<string, number>, report: ProgressFn): Promise<{ events: number; perS: number }> {
   const db = await lancedb.connect(dir);
-  const started = performance.now();
   let table: LanceTable | undefined;
-  for (const [i, b] of batches.entries()) {
+  let events = 0;
+  let seconds = 0;
+  for (const b of batchesOf(stream, total)) {
+    const started = performance.now(); // generating the events is not part of either rate
     const data = new arrow.Table({
       eventId: arrow.vectorFromArray(b.map((e) => e.eventId), new arrow.Utf8()),
       userId: arrow.vectorFromArray(b.map((e) => e.userId), new arrow.Utf8()),
@@ -40,20 +62,80 @@ async function rawAppendRate(dir: string, batches: Event[][], clusterOf: Map<str
     });
     if (table) await table.add(data);
     else table = await db.createTable("events", data);
-    report({ phase: "raw appends", done: i + 1, total: batches.length });
+    seconds += (performance.now() - started) / 1000;
+    events += b.length;
+    report({ phase: "raw appends", done: events, total });
   }
-  const seconds = (performance.now() - started) / 1000;
   db.close();
-  return batches.reduce((s, b) => s + b.length, 0) / seconds;
+  return { events, perS: events / seconds };
 }
 
-async function ingestRate(store: Store, batches: Event[][], report: ProgressFn): Promise<number> {
-  const started = performance.now();
-  for (const [i, b] of batches.entries()) {
+// ---------------------------------------------------------------- child processes (peak RSS of one thing each)
+
+const IngestChildSchema = z.object({ events: z.number().int(), ingestPerS: z.number(), rssBeforeMb: z.number(), peakRssMb: z.number() });
+const IdSetChildSchema = z.object({ ids: z.number().int(), setRssMb: z.number(), setHeapMb: z.number() });
+
+/** Child: a fresh store at `dir`, the first `total` events ingested through it in batches of 10k. */
+async function ingestChild(dir: string, total: number, report: ProgressFn): Promise<z.infer<typeof IngestChildSchema>> {
+  const world = createSyntheticWorld("large");
+  const store = await openStore(dir, { k: world.config.k, readConsistencyMs: 1000 });
+  await store.putClusters(world.clusters);
+  await store.putItems(world.items.map((i) => ({ itemId: i.itemId, clusterId: i.clusterId! })));
+  const rssBeforeMb = process.memoryUsage().rss / MB;
+  let events = 0;
+  let seconds = 0;
+  for (const b of batchesOf(world.events(), total)) {
+    const started = performance.now();
     await store.ingest(b);
-    report({ phase: "store ingest", done: i + 1, total: batches.length });
+    seconds += (performance.now() - started) / 1000;
+    events += b.length;
+    report({ phase: "store ingest", done: events, total, info: { rss_mb: Math.round(process.memoryUsage().rss / MB) } });
   }
-  return batches.reduce((s, b) => s + b.length, 0) / ((performance.now() - started) / 1000);
+  await store.close();
+  return { events, ingestPerS: events / seconds, rssBeforeMb, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+}
+
+/**
+ * Child: what the previous writer kept besides the store, a Set of every stored event id. Two identical
+ * passes over the same events, the first emptying its Set after each batch: the heap and RSS growth
+ * between their ends (after GC) is what holding the ids costs, with the generator's own footprint cancelled.
+ */
+async function idSetChild(total: number, report: ProgressFn): Promise<z.infer<typeof IdSetChildSchema>> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new FreshrecError("bench", "the id-set child needs --expose-gc");
+  const world = createSyntheticWorld("large");
+  const pass = (keep: boolean) => {
+    const ids = new Set<string>();
+    let seen = 0;
+    for (const b of batchesOf(world.events(), total)) {
+      for (const e of b) ids.add(e.eventId);
+      seen += b.length;
+      if (!keep) ids.clear();
+      report({ phase: keep ? "old id Set" : "old id Set (control)", done: seen, total });
+    }
+    gc();
+    gc();
+    return { ids, memory: process.memoryUsage() };
+  };
+  const control = pass(false).memory;
+  const { ids, memory } = pass(true);
+  return { ids: ids.size, setRssMb: (memory.rss - control.rss) / MB, setHeapMb: (memory.heapUsed - control.heapUsed) / MB };
+}
+
+/** Runs this command again as `--child kind` and reads the JSON line it prints last. */
+function runChild<T>(kind: "ingest" | "id-set", args: string[], schema: z.ZodType<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const argv = [...process.execArgv, "--expose-gc", process.argv[1]!, "bench", "retriever", "--child", kind, ...args];
+    const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      const last = out.trim().split("\n").at(-1) ?? "";
+      if (code !== 0 || !last) return reject(new FreshrecError("bench", `bench child '${kind}' exited with ${code}`));
+      resolve(schema.parse(JSON.parse(last)));
+    });
+  });
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -65,45 +147,49 @@ export async function run(args: string[]): Promise<number> {
       json: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
+      // internal: the measurement children (see runChild)
+      child: { type: "string" },
+      dir: { type: "string" },
     },
   });
   if (values.help) {
     console.log(`usage: freshrec bench retriever [--events N] [--seed S] [--keep] [--json]
 
-Builds a store from the first N (default 1,000,000) events of the synthetic 'large' stream and measures ingest
-(through the store, batches of 10k) against plain LanceDB Arrow appends of the same rows, 10,000 point-in-time
-successor lookups, a 30-day snapshot, and fragments/versions after a trickle of 1,000 small batches plus maintenance.
+Builds a store from the first N (default 1,000,000; --events 5000000 for the 5 M run, ~15 min on 2 cores)
+events of the synthetic 'large' stream and measures ingest (through the store, batches of 10k, in a child
+process: events/s and peak RSS) against plain LanceDB Arrow appends of the same rows, the RSS the previous
+design's in-memory Set of all N event ids took (measured in its own process), 10,000 point-in-time successor
+lookups, a 30-day snapshot, and fragments/versions after a trickle of 1,000 small batches plus maintenance.
 --keep leaves the store folder in place. The last stdout line is one JSON object.`);
     return 0;
   }
   const total = Number(values.events);
-  const rng = mulberry32(Number(values.seed));
   const progress = terminalProgress();
+  if (values.child === "ingest") {
+    console.log(JSON.stringify(await ingestChild(values.dir!, total, progress.report)));
+    progress.done();
+    return 0;
+  }
+  if (values.child === "id-set") {
+    console.log(JSON.stringify(await idSetChild(total, progress.report)));
+    progress.done();
+    return 0;
+  }
+  const rng = mulberry32(Number(values.seed));
   const dir = mkdtempSync(join(tmpdir(), "freshrec-bench-retriever-"));
   try {
     const world = createSyntheticWorld("large");
     const clusterOf = new Map(world.items.map((i) => [i.itemId, i.clusterId!]));
     const stream = world.events();
-    const take = (n: number): Event[] => {
-      const out: Event[] = [];
-      while (out.length < n) {
-        const r = stream.next();
-        if (r.done) break;
-        out.push(r.value);
-      }
-      return out;
-    };
-    const all = take(total);
-    const batches = Array.from({ length: Math.ceil(all.length / BATCH) }, (_, i) => all.slice(i * BATCH, (i + 1) * BATCH));
-    const trickle = take(TRICKLE_BATCHES * TRICKLE_SIZE);
+    const raw = await rawAppends(join(dir, "raw"), stream, total, clusterOf, progress.report);
+    const trickle = [...batchesOf(stream, TRICKLE_BATCHES * TRICKLE_SIZE)].flat();
+    rmSync(join(dir, "raw"), { recursive: true, force: true });
 
-    const raw = await rawAppendRate(join(dir, "raw"), batches, clusterOf, progress.report);
+    const storeDir = join(dir, "store");
+    const ingest = await runChild("ingest", ["--events", String(total), "--dir", storeDir], IngestChildSchema);
+    const oldIds = await runChild("id-set", ["--events", String(total)], IdSetChildSchema);
 
-    const store = await openStore(join(dir, "store"), { k: world.config.k, readConsistencyMs: 1000 });
-    await store.putClusters(world.clusters);
-    await store.putItems(world.items.map((i) => ({ itemId: i.itemId, clusterId: i.clusterId! })));
-    const ingest = await ingestRate(store, batches, progress.report);
-
+    const store = await openStore(storeDir, { readConsistencyMs: 1000 });
     // Successors: load the index once (reported separately), then timed random point-in-time lookups.
     const range = (await store.timeRange())!;
     let started = performance.now();
@@ -141,10 +227,14 @@ successor lookups, a 30-day snapshot, and fragments/versions after a trickle of 
     progress.done();
 
     const result = {
-      events: all.length,
-      ingest_events_per_s: Math.round(ingest),
-      raw_lancedb_events_per_s: Math.round(raw),
-      ingest_vs_raw: Number((ingest / raw).toFixed(3)),
+      events: ingest.events,
+      ingest_events_per_s: Math.round(ingest.ingestPerS),
+      raw_lancedb_events_per_s: Math.round(raw.perS),
+      ingest_vs_raw: Number((ingest.ingestPerS / raw.perS).toFixed(3)),
+      ingest_peak_rss_mb: Math.round(ingest.peakRssMb),
+      ingest_rss_before_mb: Math.round(ingest.rssBeforeMb),
+      old_id_set_rss_mb: Math.round(oldIds.setRssMb),
+      old_id_set_heap_mb: Math.round(oldIds.setHeapMb),
       successors_lookups: LOOKUPS,
       successors_p50_ms: Number(percentile(times, 0.5).toFixed(4)),
       successors_p99_ms: Number(percentile(times, 0.99).toFixed(4)),
@@ -159,6 +249,9 @@ successor lookups, a 30-day snapshot, and fragments/versions after a trickle of 
     };
     if (!values.json) {
       console.log(`ingest ${result.ingest_events_per_s} events/s vs raw LanceDB appends ${result.raw_lancedb_events_per_s} events/s (${result.ingest_vs_raw}x)`);
+      console.log(
+        `ingest peak RSS ${result.ingest_peak_rss_mb} MB (${result.ingest_rss_before_mb} MB before ingest); the old design's Set of ${result.events} event ids took ${result.old_id_set_rss_mb} MB more`,
+      );
       console.log(`successors p50 ${result.successors_p50_ms} ms, p99 ${result.successors_p99_ms} ms over ${LOOKUPS} lookups; snapshot ${result.snapshot_s} s`);
       console.log(`after ${TRICKLE_BATCHES} small batches + maintenance: ${result.fragments_after} fragments, ${result.versions_after} versions over all tables`);
     }

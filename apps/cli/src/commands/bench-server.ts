@@ -6,14 +6,14 @@ import { tmpdir } from "node:os";
 import { join, resolve, basename } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { openRegistry } from "@freshrec/trainer-bridge";
+import { openRegistry } from "@freshrec/registry";
 import { runLoad, type LoadResult } from "@freshrec/server";
 
 export const summary = "load-test the server from a separate process (table and live modes, adapter swapped every 2 s) against a bare express baseline";
 
 const HELP = `usage: freshrec bench server [--json] [options]
 
-Starts 'freshrec serve --no-simulate' in a child process (on a fresh tiny world unless --store/--models name
+Starts 'freshrec demo --no-simulate' in a child process (on a fresh tiny world unless --store/--models name
 a bootstrapped one), waits until ready, then drives it from this process over loopback keep-alive connections:
 node's http module alone returning the same JSON (what this load generator can drive at most), a bare express
 handler returning it (baseline), table mode, then live mode, promoting the other adapter every 2 s throughout
@@ -103,7 +103,7 @@ export async function run(args: string[]): Promise<number> {
     say(`starting the server on ${url} (store ${storeUri})`);
     const server = spawn(
       process.execPath,
-      [...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : []), "--import", "tsx", MAIN, "serve", "--no-simulate", "--size", "tiny", "--store", storeUri, "--models", modelsDir, "--port", String(port), "--log-level", "warn"],
+      [...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : []), "--import", "tsx", MAIN, "demo", "--no-simulate", "--size", "tiny", "--store", storeUri, "--models", modelsDir, "--port", String(port), "--log-level", "warn"],
       { env: { ...process.env, FRESHREC_API_KEYS: `bench=${key}:admin` }, stdio: ["ignore", "ignore", values.json ? "ignore" : "inherit"] },
     );
     children.push(server);
@@ -114,11 +114,11 @@ export async function run(args: string[]): Promise<number> {
     const active = registry.active();
     let adapters = registry.list("adapter").filter((a) => a.manifest.baseId === active.base && a.status !== "rejected" && a.path);
     if (adapters.length < 2) {
-      const src = registry.get(active.adapter!);
+      const src = registry.getOf("adapter", active.adapter!);
       const { id, dir } = registry.stage("adapter");
       copyFileSync(src.path!, join(dir, basename(src.path!)));
       registry.publish({ id, kind: "adapter", main: basename(src.path!), manifest: { ...src.manifest, copiedFrom: src.id }, gate: src.gate });
-      adapters = [src, registry.get(id)];
+      adapters = [src, registry.getOf("adapter", id)];
     }
     const swapIds = [active.adapter!, ...adapters.map((a) => a.id).filter((id) => id !== active.adapter)].slice(0, 2);
 

@@ -11,7 +11,8 @@ import { parseArgs } from "node:util";
 import { DAY_MS, createSyntheticWorld, type Event, type SyntheticSize } from "@freshrec/core";
 import { openStore } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { LoopConfigSchema, finetune, nativeTrainer, openRegistry, pretrainBase, refreshTable, type JobContext } from "@freshrec/trainer-bridge";
+import { openRegistry } from "@freshrec/registry";
+import { LoopConfigSchema, finetune, nativeTrainer, pretrainBase, refreshTable, type JobContext } from "@freshrec/trainer-bridge";
 import { terminalProgress } from "../progress.js";
 
 export const summary = "benchmark the update loop: LoRA fine-tune vs pretraining, table refresh with vs without RAG, RAG blend vs model alone";
@@ -76,9 +77,9 @@ export async function run(args: string[]): Promise<number> {
     const withoutRag = await refreshTable({ ...ctx, asOf: end, autoPromote: false }, { rag: false });
     progress.done();
 
-    const blend = withRag.manifest.ragBlend as { weights: { rag: number; popularity: number }; fit?: { grid: Array<{ rag: number; popularity: number; hit1: number }> } };
+    const blend = withRag.manifest.ragBlend;
     const blendAt = (rag: number, popularity: number) => blend.fit?.grid.find((g) => g.rag === rag && g.popularity === popularity)?.hit1 ?? null;
-    const counts = (r: typeof base) => (r.manifest.trainingSet as { counts: { train: number } }).counts.train;
+    const counts = (r: typeof base | typeof adapter) => r.manifest.trainingSet.counts.train;
     const result = {
       world: values.size,
       events: ingested,

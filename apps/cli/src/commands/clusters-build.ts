@@ -1,13 +1,29 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { buildClusters, FreshrecError, loadGenericItems, loadMovieLens, type ImportReport, type Item } from "@freshrec/core";
+import {
+  buildClusters,
+  CLUSTER_COUNT_RULE,
+  FreshrecError,
+  loadGenericItems,
+  loadMovieLens,
+  numberOption,
+  parseClusterCountOption,
+  UNPLACED,
+  type ImportReport,
+  type Item,
+} from "@freshrec/core";
+import { z } from "zod";
 
 export const summary = "build interest clusters from item metadata (k-means) and print sizes and keywords";
 
 const HELP = `usage: freshrec clusters build --dataset movielens DIR | --dataset items FILE [options]
 
-  --k N             number of clusters (default 64)
+  --k N             number of clusters, capped at the items' distinct feature signatures
+                    (default: ${CLUSTER_COUNT_RULE})
   --seed S          k-means seed (default 1)
+
+Items with identical features always share a cluster, and no two clusters share a description
+(packages/core/IMPORT-FORMAT.md, "Clusters").
   --no-balance      plain k-means instead of near-equal cluster sizes
   --out FILE        also write the cluster model (feature space, clusters, item assignment) as JSON`;
 
@@ -30,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       dataset: { type: "string" },
-      k: { type: "string", default: "64" },
+      k: { type: "string" },
       seed: { type: "string", default: "1" },
       "no-balance": { type: "boolean", default: false },
       out: { type: "string" },
@@ -41,9 +57,8 @@ export async function run(args: string[]): Promise<number> {
     console.log(HELP);
     return values.help ? 0 : 2;
   }
-  const k = Number(values.k);
-  const seed = Number(values.seed);
-  if (!Number.isInteger(k) || k < 1) throw new FreshrecError("invalid-argument", `--k ${values.k}: expected a positive integer`);
+  const k = values.k === undefined ? undefined : parseClusterCountOption(values.k, "--k");
+  const seed = numberOption("--seed", values.seed, z.number().int().nonnegative(), "a non-negative integer");
   const { items, reports } = await loadItems(values.dataset, positionals[0]!);
   for (const r of reports) {
     if (r.fatal) throw new FreshrecError("import-failed", `${r.file}: ${r.fatal}`);
@@ -53,8 +68,13 @@ export async function run(args: string[]): Promise<number> {
   const built = buildClusters(items, { k, seed, balance: !values["no-balance"] });
   const sizes = built.model.clusters.map((c) => c.size);
   console.log(
-    `${items.length} items, ${built.assignment.size} clustered into ${k} clusters over ${built.model.space.names.length} features in ${Date.now() - started} ms`,
+    `${items.length} items, ${built.assignment.size} clustered into ${built.clusters.length} clusters over ${built.model.space.names.length} features in ${Date.now() - started} ms`,
   );
+  console.log(`clusters: ${built.count.reason}`);
+  const withoutFeatures = items.filter((i) => i.features === undefined).length;
+  if (withoutFeatures > 0) console.log(`${withoutFeatures} items left out: ${UNPLACED.noFeatures}`);
+  if (built.unclassified.length > 0)
+    console.log(`${built.unclassified.length} items left out: ${UNPLACED.noKeptFeature}, e.g. ${built.unclassified.slice(0, 5).join(", ")}`);
   console.log(`cluster sizes: min ${Math.min(...sizes)}, median ${[...sizes].sort((a, b) => a - b)[Math.floor(sizes.length / 2)]}, max ${Math.max(...sizes)}`);
   for (const c of built.model.clusters) console.log(`  ${String(c.id).padStart(4)}  ${String(c.size).padStart(6)}  ${c.keywords.join(", ")}`);
   if (values.out) {

@@ -4,46 +4,54 @@
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import {
+  CLUSTER_COUNT_RULE,
+  DEFAULT_POSITIVE_THRESHOLD,
   FreshrecError,
   ImportReport,
   MOVIELENS_FILES,
-  buildClusters,
   compareEvents,
   formatOfPath,
   isPositive,
+  parseClusterCountOption,
   parseGenericEvents,
   parseGenericItems,
   parseMovieLensMovies,
   parseMovieLensRatings,
   parseMovieLensTags,
+  parseThresholdOption,
   readLines,
+  resolveClusters,
+  sameTimestampEvents,
+  countUnplaced,
   type Cluster,
   type Event,
   type Item,
   type RecordFormat,
 } from "@freshrec/core";
-import { openStore, type Store } from "@freshrec/retriever";
+import { acquireWriterLock, openStore, type Store } from "@freshrec/retriever";
 import { terminalProgress } from "../progress.js";
+import { defaultStoreUri, storeLocation } from "../paths.js";
 
-export const summary = "import MovieLens (import movielens DIR) or generic events (import events FILE --items FILE) into the store";
+export const summary = "import MovieLens (import movielens DIR), generic events (import events FILE --items FILE) or a catalogue (import items FILE) into the store";
 
 const HELP = `usage:
   freshrec import movielens DIR [options]
   freshrec import events FILE --items FILE [--format csv|jsonl] [options]
+  freshrec import items FILE [--format csv|jsonl] [options]     the catalogue alone (events then arrive over HTTP)
 
 options:
   --store URI       store location (default $FRESHREC_STORE or data/store under the repo root)
-  --clusters N      clusters to build from item features when the store has none (default 64)
+  --clusters N      clusters to build from item features when the store has none
+                    (default: ${CLUSTER_COUNT_RULE})
+  --threshold X     positive engagement is signal >= X, fixed when the store is created (default: the store's,
+                    ${DEFAULT_POSITIVE_THRESHOLD} for a new store; a different X on an existing store is refused)
   --seed N          seed of cluster building (default 1)
   --batch N         events per ingest batch (default 10000)
   --strict          exit non-zero, writing nothing, if any row is bad
   --json            print the summary as one JSON line`;
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
-export const defaultStoreUri = (): string => process.env.FRESHREC_STORE ?? join(REPO_ROOT, "data", "store");
 
 class UsageError extends FreshrecError {
   constructor(message: string) {
@@ -79,50 +87,56 @@ async function parseMovieLens(dir: string): Promise<Parsed> {
   return { items, events, reports: [movies, ratings, ...reports] };
 }
 
-async function parseGeneric(eventsPath: string, itemsPath: string, format?: RecordFormat): Promise<Parsed> {
+/** Generic items, and events unless `eventsPath` is null (`import items`: the catalogue alone, events come later over HTTP). */
+async function parseGeneric(eventsPath: string | null, itemsPath: string, format?: RecordFormat): Promise<Parsed> {
   const formatOf = (path: string) => {
     const f = format ?? formatOfPath(path);
     if (!f) throw new UsageError(`cannot tell the format of ${path} from its name: pass --format csv|jsonl`);
     return f;
   };
   const itemsReport = new ImportReport(itemsPath);
-  const eventsReport = new ImportReport(eventsPath);
   const items = await collect(parseGenericItems(readLines(itemsPath), itemsReport, formatOf(itemsPath)));
+  if (eventsPath === null) return { items, events: [], reports: [itemsReport] };
+  const eventsReport = new ImportReport(eventsPath);
   const events = await collect(parseGenericEvents(readLines(eventsPath), eventsReport, formatOf(eventsPath)));
   return { items, events, reports: [itemsReport, eventsReport] };
 }
 
+/** Items in no cluster after placing: their reason, for counting items and skipping their events. */
+const WITHOUT_CLUSTER = "item without cluster";
+
 /**
- * The cluster of every item. A store without clusters gets them: from the items' clusterIds (placeholder
- * keywords) when every item has one, else built from item features. Otherwise items keep their given or
- * stored cluster; items with neither are left out (their events are skipped as "item without cluster").
+ * The cluster of every item. A store without clusters gets them as core's resolveClusters makes them (the
+ * items' clusterIds, described by their features, or clusters built from features; see IMPORT-FORMAT.md).
+ * Otherwise items keep their given or stored cluster. Items left out carry a reason (`unplaced`); their events
+ * are skipped under it. `choice` says what was done and why.
  */
-async function placeItems(store: Store, items: Item[], opts: { clusters: number; seed: number }): Promise<{ placed: Map<string, number>; clusters: Cluster[]; built: boolean }> {
-  let clusters = await store.clusters();
-  const placed = new Map<string, number>();
-  let built = false;
-  if (clusters.length === 0) {
-    if (items.every((i) => i.clusterId !== undefined)) {
-      const ids = [...new Set(items.map((i) => i.clusterId!))].sort((a, b) => a - b);
-      clusters = ids.map((id) => ({ id, keywords: [`cluster-${id}`] }));
-      for (const i of items) placed.set(i.itemId, i.clusterId!);
-    } else {
-      const result = buildClusters(items, { k: opts.clusters, seed: opts.seed });
-      clusters = result.clusters;
-      for (const [itemId, c] of result.assignment) placed.set(itemId, c);
-      built = true;
-    }
-    await store.putClusters(clusters);
+async function placeItems(
+  store: Store,
+  items: Item[],
+  opts: { clusters?: number; seed: number },
+): Promise<{ placed: Map<string, number>; unplaced: Map<string, string>; clusters: Cluster[]; choice: string }> {
+  const stored = await store.clusters();
+  let result: { placed: Map<string, number>; unplaced: Map<string, string>; clusters: Cluster[]; choice: string };
+  if (stored.length === 0) {
+    const resolved = resolveClusters(items, { k: opts.clusters, seed: opts.seed });
+    await store.putClusters(resolved.clusters);
+    result = { placed: resolved.assignment, unplaced: resolved.unplaced, clusters: resolved.clusters, choice: resolved.summary };
   } else {
-    const known = new Set(clusters.map((c) => c.id));
-    const stored = await store.itemClusters(items.map((i) => i.itemId));
+    const known = new Set(stored.map((c) => c.id));
+    const storedOf = await store.itemClusters(items.map((i) => i.itemId));
+    const placed = new Map<string, number>();
+    const unplaced = new Map<string, string>();
     for (const i of items) {
-      const c = i.clusterId ?? stored.get(i.itemId);
+      const c = i.clusterId ?? storedOf.get(i.itemId);
       if (c !== undefined && known.has(c)) placed.set(i.itemId, c);
+      else unplaced.set(i.itemId, WITHOUT_CLUSTER);
     }
+    const ignored = opts.clusters !== undefined ? ` (--clusters ${opts.clusters} ignored)` : "";
+    result = { placed, unplaced, clusters: stored, choice: `the store's ${stored.length} clusters${ignored}; items keep their clusterId or stored cluster` };
   }
-  await store.putItems([...placed].map(([itemId, clusterId]) => ({ itemId, clusterId })));
-  return { placed, clusters, built };
+  await store.putItems([...result.placed].map(([itemId, clusterId]) => ({ itemId, clusterId })));
+  return result;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -133,7 +147,8 @@ export async function run(args: string[]): Promise<number> {
       store: { type: "string" },
       items: { type: "string" },
       format: { type: "string" },
-      clusters: { type: "string", default: "64" },
+      clusters: { type: "string" },
+      threshold: { type: "string" },
       seed: { type: "string", default: "1" },
       batch: { type: "string", default: "10000" },
       strict: { type: "boolean", default: false },
@@ -152,29 +167,36 @@ export async function run(args: string[]): Promise<number> {
     return n;
   };
   const batch = int("batch", values.batch);
+  const seed = int("seed", values.seed);
+  const requestedClusters = values.clusters === undefined ? undefined : parseClusterCountOption(values.clusters);
+  const threshold = values.threshold === undefined ? undefined : parseThresholdOption(values.threshold);
   if (values.format !== undefined && values.format !== "csv" && values.format !== "jsonl") throw new UsageError(`--format must be csv or jsonl, got ${values.format}`);
   let parsed: Parsed;
   if (kind === "movielens" && path) parsed = await parseMovieLens(path);
   else if (kind === "events" && path && values.items) parsed = await parseGeneric(path, values.items, values.format as RecordFormat | undefined);
-  else throw new UsageError("expected `import movielens DIR` or `import events FILE --items FILE`");
+  else if (kind === "items" && path) parsed = await parseGeneric(null, path, values.format as RecordFormat | undefined);
+  else throw new UsageError("expected `import movielens DIR`, `import events FILE --items FILE` or `import items FILE`");
 
   // Validation pass done: stop before writing anything on an unusable file, or any bad row with --strict.
   for (const r of parsed.reports) r.assertOk(values.strict);
-  const storeUri = values.store ?? defaultStoreUri();
-  const store = await openStore(storeUri);
+  const storeUri = storeLocation(values.store ?? defaultStoreUri());
+  // One writer per store: an import into a store that a server is writing is refused, naming that server.
+  const lock = acquireWriterLock(storeUri, { command: `freshrec import ${kind}` });
+  let store: Store;
+  try {
+    // The store keeps the threshold it was created with: a different --threshold is refused here, before any write.
+    store = await openStore(storeUri, threshold === undefined ? {} : { positiveThreshold: threshold });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const progress = terminalProgress();
   try {
-    const { placed, clusters, built } = await placeItems(store, parsed.items, { clusters: int("clusters", values.clusters), seed: int("seed", values.seed) });
-    const skipReasons: Record<string, number> = {};
-    const itemIds = new Set(parsed.items.map((i) => i.itemId));
-    const events = parsed.events.filter((e) => {
-      if (placed.has(e.itemId)) return true;
-      const reason = itemIds.has(e.itemId) ? "item without cluster" : "unknown item";
-      skipReasons[reason] = (skipReasons[reason] ?? 0) + 1;
-      return false;
-    });
+    const { placed, unplaced, clusters, choice } = await placeItems(store, parsed.items, { clusters: requestedClusters, seed });
+    const skipReasons = countUnplaced(parsed.events, { assignment: placed, unplaced });
+    const events = parsed.events.filter((e) => placed.has(e.itemId));
     const skippedHere = Object.values(skipReasons).reduce((a, b) => a + b, 0);
-    if (values.strict && skippedHere > 0) throw new FreshrecError("import-failed", `${skippedHere} events name items without a cluster (${JSON.stringify(skipReasons)}); nothing written`);
+    if (values.strict && skippedHere > 0) throw new FreshrecError("import-failed", `${skippedHere} events name items without a cluster (${JSON.stringify(skipReasons)}); no events written`);
     // Time order, so that every user's events fold in order across batches.
     events.sort(compareEvents);
     let accepted = 0;
@@ -192,11 +214,21 @@ export async function run(args: string[]): Promise<number> {
         const s = r.summary();
         return { file: s.file, rowsRead: s.rowsRead, accepted: s.accepted, skipped: s.skipped, skipReasons: s.skipReasons };
       }),
-      events: { candidates: parsed.events.length, accepted, duplicates, skipped: skippedHere, skipReasons, positives: events.filter((e) => isPositive(e.signal, store.positiveThreshold)).length },
+      events: {
+        candidates: parsed.events.length,
+        accepted,
+        duplicates,
+        skipped: skippedHere,
+        skipReasons,
+        positives: events.filter((e) => isPositive(e.signal, store.positiveThreshold)).length,
+        sameTimestamp: sameTimestampEvents(events),
+      },
+      threshold: { value: store.positiveThreshold, source: threshold === undefined ? "the store's setting (--threshold not given)" : "--threshold" },
       users: new Set(events.map((e) => e.userId)).size,
       items: placed.size,
+      unplacedItems: countUnplaced(parsed.items, { assignment: placed, unplaced }),
       clusters: clusters.length,
-      clustersBuilt: built,
+      clusterChoice: choice,
       storeVersion: await store.version(),
     };
     if (values.json) console.log(JSON.stringify(result));
@@ -205,21 +237,29 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     progress.done();
     await store.close();
+    lock.release();
   }
 }
 
 function printSummary(r: {
   store: string;
   files: Array<{ file: string; rowsRead: number; accepted: number; skipped: number; skipReasons: Record<string, number> }>;
-  events: { candidates: number; accepted: number; duplicates: number; skipped: number; skipReasons: Record<string, number>; positives: number };
+  events: { candidates: number; accepted: number; duplicates: number; skipped: number; skipReasons: Record<string, number>; positives: number; sameTimestamp: number };
+  threshold: { value: number; source: string };
   users: number;
   items: number;
+  unplacedItems: Record<string, number>;
   clusters: number;
-  clustersBuilt: boolean;
+  clusterChoice: string;
 }): void {
   const reasons = (x: Record<string, number>) => (Object.keys(x).length ? ` (${Object.entries(x).map(([k, v]) => `${k}: ${v}`).join(", ")})` : "");
+  const unplaced = Object.values(r.unplacedItems).reduce((a, b) => a + b, 0);
   for (const f of r.files) console.log(`${f.file}: ${f.rowsRead} rows read, ${f.accepted} accepted, ${f.skipped} skipped${reasons(f.skipReasons)}`);
+  console.log(`clusters: ${r.clusterChoice}`);
+  console.log(`positive engagement: signal >= ${r.threshold.value} (${r.threshold.source})`);
   console.log(`events: ${r.events.accepted} stored, ${r.events.duplicates} already present, ${r.events.skipped} skipped${reasons(r.events.skipReasons)}; ${r.events.positives} positive`);
-  console.log(`users: ${r.users}, items: ${r.items}, clusters: ${r.clusters}${r.clustersBuilt ? " (built from item features)" : ""}`);
+  if (r.events.sameTimestamp > 0)
+    console.log(`events sharing their user's timestamp: ${r.events.sameTimestamp}, ordered by itemId, then eventId (IMPORT-FORMAT.md, "Event order")`);
+  console.log(`users: ${r.users}, items: ${r.items} placed, ${unplaced} in no cluster${reasons(r.unplacedItems)}, clusters: ${r.clusters}`);
   console.log(`store: ${r.store}`);
 }

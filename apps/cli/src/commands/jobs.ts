@@ -3,35 +3,32 @@
  * training never stalls serving. Output is published atomically to the registry; a killed run leaves nothing visible.
  */
 import { readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FreshrecError, parseOrThrow } from "@freshrec/core";
-import { openStore } from "@freshrec/retriever";
+import { openRegistry, type ArtefactRecord } from "@freshrec/registry";
+import { acquireWriterLock, openStore } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
 import {
+  JOB_EXIT,
+  JOB_KINDS,
   LoopConfigSchema,
   bootstrap,
   externalTrainer,
   finetune,
   nativeTrainer,
-  openRegistry,
   refreshTable,
-  type ArtefactRecord,
   type JobContext,
+  type JobKind,
+  type JobMessage,
 } from "@freshrec/trainer-bridge";
 import { terminalProgress } from "../progress.js";
-import { defaultStoreUri } from "./import.js";
+import { defaultModelsDir, defaultStoreUri, storeLocation } from "../paths.js";
 
 export const summary = "run an update-loop job (bootstrap | finetune | refresh) against a store and a model registry";
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
-export const defaultModelsDir = (): string => process.env.FRESHREC_MODELS ?? join(REPO_ROOT, "models");
 
-const JOBS = ["bootstrap", "finetune", "refresh"] as const;
-type Job = (typeof JOBS)[number];
-
-const HELP = `usage: freshrec jobs run ${JOBS.join("|")} [options]
+const HELP = `usage: freshrec jobs run ${JOB_KINDS.join("|")} [options]
 
   bootstrap   pretrain a base on the first window if none is active, then a first adapter and table
   finetune    LoRA adapter on the active base from the latest window (warm start from the active adapter)
@@ -45,7 +42,12 @@ const HELP = `usage: freshrec jobs run ${JOBS.join("|")} [options]
   --no-promote             publish the candidate but do not promote it even if it passes its gate
   --trainer-command CMD    train adapters with an external command (contract: trainer-bridge src/external/README.md)
   --by WHO                 recorded in the promotion log (default user:$USER)
-  --json                   progress as JSON lines on stdout; the last line is the result`;
+  --json                   progress as JSON lines on stdout; the last line is the result
+
+Exit codes: ${Object.entries(JOB_EXIT).map(([k, v]) => `${v} ${k}`).join(", ")}. A job writes the store, so it takes the
+store's writer lock, unless it was started by the writer that holds it.`;
+
+const say = (msg: JobMessage) => console.log(JSON.stringify(msg));
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -65,14 +67,16 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   const [verb, job] = positionals;
-  if (values.help || verb !== "run" || !JOBS.includes(job as Job)) {
+  if (values.help || verb !== "run" || !JOB_KINDS.includes(job as JobKind)) {
     console.log(HELP);
-    return values.help ? 0 : 2;
+    return values.help ? JOB_EXIT.ok : JOB_EXIT.usage;
   }
   const config = values.config
     ? parseOrThrow(LoopConfigSchema, JSON.parse(readFileSync(values.config, "utf8")), values.config)
     : LoopConfigSchema.parse({});
-  const store = await openStore(values.store ?? defaultStoreUri());
+  const storeUri = storeLocation(values.store ?? defaultStoreUri());
+  const lock = acquireWriterLock(storeUri, { command: `freshrec jobs run ${job}` });
+  const store = await openStore(storeUri);
   const terminal = values.json ? undefined : terminalProgress();
   try {
     let asOf = values["as-of"] === undefined ? undefined : Number(values["as-of"]);
@@ -92,7 +96,7 @@ export async function run(args: string[]): Promise<number> {
       asOf,
       by: values.by ?? `user:${process.env.USER ?? "unknown"}`,
       autoPromote: !values["no-promote"],
-      onProgress: values.json ? (e) => console.log(JSON.stringify({ progress: e })) : terminal!.report,
+      onProgress: values.json ? (progress) => say({ progress }) : terminal!.report,
     };
     const rag = !values["no-rag"];
     const records: ArtefactRecord[] =
@@ -103,11 +107,12 @@ export async function run(args: string[]): Promise<number> {
           : [await refreshTable(ctx, { rag })];
     terminal?.done();
     const summaryOf = (r: ArtefactRecord) => ({ id: r.id, kind: r.kind, status: r.status, gate: r.gate });
-    if (values.json) console.log(JSON.stringify({ job, asOf, artefacts: records.map(summaryOf) }));
+    if (values.json) say({ result: { job: job as JobKind, asOf, artefacts: records.map(summaryOf) } });
     else for (const r of records) console.log(`${r.kind} ${r.id}: ${r.status}${r.gate.reasons.length ? ` (${r.gate.reasons.join("; ")})` : ""}`);
-    return records.every((r) => r.gate.passed) ? 0 : 3;
+    return records.every((r) => r.gate.passed) ? JOB_EXIT.ok : JOB_EXIT.rejected;
   } finally {
     terminal?.done();
     await store.close();
+    lock.release();
   }
 }

@@ -2,8 +2,8 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseOrThrow } from "@freshrec/core";
-import { ArtefactKindSchema, openRegistry, type ArtefactRecord } from "@freshrec/trainer-bridge";
-import { defaultModelsDir } from "./jobs.js";
+import { ArtefactKindSchema, openRegistry, type ArtefactRecord } from "@freshrec/registry";
+import { defaultModelsDir } from "../paths.js";
 
 export const summary = "list registry artefacts, promote one by hand (even a failed candidate), or roll back";
 
@@ -45,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
   const kind = values.kind === undefined ? undefined : parseOrThrow(ArtefactKindSchema, values.kind, "--kind");
   switch (verb) {
     case "list": {
-      const records = registry.list(kind);
+      const records = kind ? registry.list(kind) : registry.list();
       if (values.json) console.log(JSON.stringify({ active: registry.active(), artefacts: records }));
       else {
         for (const r of records) console.log(row(r));

@@ -1,6 +1,18 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { runReplay, parseStrategies, parseLive, ReplayError, DEFAULT_REPLAY_MODEL, REPLAY_MODEL_SIZES, type DatasetSpec, type ReplayModelSize } from "@freshrec/replay";
+import { CLUSTER_COUNT_RULE, DEFAULT_POSITIVE_THRESHOLD, parseClusterCountOption, parseThresholdOption } from "@freshrec/core";
+import {
+  runReplay,
+  loadDataset,
+  parseStrategies,
+  parseLive,
+  ReplayError,
+  DEFAULT_REPLAY_MODEL,
+  REPLAY_MODEL_SIZES,
+  type DatasetSpec,
+  type ReplayModelSize,
+  type ReplayOptions,
+} from "@freshrec/replay";
 import { terminalProgress } from "../progress.js";
 
 export const summary = "replay a dataset through every update strategy and baseline; write reports/<run-id>/ (optionally with the simulated A/B)";
@@ -8,7 +20,11 @@ export const summary = "replay a dataset through every update strategy and basel
 const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | events FILE [options]
 
   --dataset KIND ARG      movielens <dir>, synthetic <tiny|default|large>, or events <file> (with --items <file>)
-  --items FILE            items file (cluster ids) for --dataset events
+  --items FILE            items file for --dataset events (generic format: per item a clusterId, or features
+                          such as categorical columns and tags to build clusters from; packages/core/IMPORT-FORMAT.md)
+  --clusters N            clusters built from item features, movielens and events (default:
+                          ${CLUSTER_COUNT_RULE})
+  --threshold X           positive engagement is signal >= X, movielens and events (default ${DEFAULT_POSITIVE_THRESHOLD})
   --strategies LIST       all, or a comma list of static,finetune,rag,hybrid,adaptive,rag-frozen (default all)
   --live LIST             also replay these strategies served by live scoring (fresh RAG per request, the
                           server's mode "live"): none, or a comma list of rag,hybrid,adaptive (default hybrid)
@@ -45,6 +61,8 @@ export async function run(args: string[]): Promise<number> {
     options: {
       dataset: { type: "string" },
       items: { type: "string" },
+      clusters: { type: "string" },
+      threshold: { type: "string" },
       strategies: { type: "string", default: "all" },
       live: { type: "string" },
       "rag-blend": { type: "string" },
@@ -81,35 +99,44 @@ export async function run(args: string[]): Promise<number> {
     if (!Number.isFinite(n) || n <= 0) throw new ReplayError(`--${name}: expected a positive number, got ${JSON.stringify(v)}`);
     return n;
   };
-  const dataset: DatasetSpec =
+  const recorded = {
+    ...(values.clusters === undefined ? {} : { clusters: parseClusterCountOption(values.clusters) }),
+    ...(values.threshold === undefined ? {} : { threshold: parseThresholdOption(values.threshold) }),
+  };
+  if (kind === "synthetic" && Object.keys(recorded).length > 0)
+    throw new ReplayError(`--clusters and --threshold apply to movielens and events: the synthetic world's clusters and positives are its ground truth`);
+  const spec: DatasetSpec =
     kind === "movielens"
-      ? { kind: "movielens", dir: resolve(arg) }
+      ? { kind: "movielens", dir: resolve(arg), ...recorded }
       : kind === "synthetic"
         ? { kind: "synthetic", size: arg }
-        : { kind: "events", file: resolve(arg), items: values.items ? resolve(values.items) : undefined };
+        : { kind: "events", file: resolve(arg), items: values.items ? resolve(values.items) : undefined, ...recorded };
+  const seed = num("seed", values.seed) ?? 1;
+  // Every option is checked before the dataset loads and anything trains.
+  const options: Omit<ReplayOptions, "dataset"> = {
+    strategies: parseStrategies(values.strategies!),
+    ...(values.live ? { live: parseLive(values.live) } : {}),
+    seed,
+    timeScale: num("time-scale", values["time-scale"]),
+    finetuneEveryDays: num("finetune-days", values["finetune-days"]),
+    refreshEveryDays: num("refresh-days", values["refresh-days"]),
+    testFraction: num("test-fraction", values["test-fraction"]),
+    model: {
+      ...(values.model ? { size: values.model as ReplayModelSize } : {}),
+      ...(values["pretrain-epochs"] ? { pretrainEpochs: num("pretrain-epochs", values["pretrain-epochs"]) } : {}),
+      ...(values["lora-epochs"] ? { loraEpochs: num("lora-epochs", values["lora-epochs"]) } : {}),
+      ...(values["train-threads"] ? { threads: num("train-threads", values["train-threads"]) } : {}),
+    },
+    ...(values["rag-blend"] ? { loop: { ragBlend: ragBlendOption(values["rag-blend"]) } } : {}),
+    ab: values.ab ? { arms: values.ab.split(","), users: num("ab-users", values["ab-users"]) } : undefined,
+    reportsDir: resolve(values.reports!),
+    runId: values["run-id"],
+  };
+  const dataset = await loadDataset(spec, seed);
+  for (const note of dataset.notes) console.log(`${dataset.name}: ${note}`);
   const progress = terminalProgress();
   try {
-    const out = await runReplay({
-      dataset,
-      strategies: parseStrategies(values.strategies!),
-      ...(values.live ? { live: parseLive(values.live) } : {}),
-      seed: num("seed", values.seed) ?? 1,
-      timeScale: num("time-scale", values["time-scale"]),
-      finetuneEveryDays: num("finetune-days", values["finetune-days"]),
-      refreshEveryDays: num("refresh-days", values["refresh-days"]),
-      testFraction: num("test-fraction", values["test-fraction"]),
-      model: {
-        ...(values.model ? { size: values.model as ReplayModelSize } : {}),
-        ...(values["pretrain-epochs"] ? { pretrainEpochs: num("pretrain-epochs", values["pretrain-epochs"]) } : {}),
-        ...(values["lora-epochs"] ? { loraEpochs: num("lora-epochs", values["lora-epochs"]) } : {}),
-        ...(values["train-threads"] ? { threads: num("train-threads", values["train-threads"]) } : {}),
-      },
-      ...(values["rag-blend"] ? { loop: { ragBlend: ragBlendOption(values["rag-blend"]) } } : {}),
-      ab: values.ab ? { arms: values.ab.split(","), users: num("ab-users", values["ab-users"]) } : undefined,
-      reportsDir: resolve(values.reports!),
-      runId: values["run-id"],
-      onProgress: progress.report,
-    });
+    const out = await runReplay({ ...options, dataset, onProgress: progress.report });
     progress.done();
     console.log(out.table);
     console.log(`report: ${out.report.dir}/index.html`);

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import {
+  CLUSTER_COUNT_RULE,
   compareEvents,
   createSyntheticWorld,
   DEFAULT_DRIFT_MIN_SUPPORT,
@@ -11,11 +12,15 @@ import {
   loadGenericEvents,
   loadGenericItems,
   loadMovieLens,
+  parseClusterCountOption,
   parseDurationMs,
+  parseThresholdOption,
   resolveClusters,
+  countUnplaced,
   SYNTHETIC_SIZES,
   type ClusterId,
   type Event,
+  type Item,
   type SyntheticSize,
   type WindowedDrift,
 } from "@freshrec/core";
@@ -29,7 +34,8 @@ const HELP = `usage: freshrec stats drift --dataset movielens DIR | synthetic [S
   --min-support N   transitions a key needs in both windows (default ${DEFAULT_DRIFT_MIN_SUPPORT})
   --k N             history length (default ${DEFAULT_K})
   --threshold X     positive engagement: signal >= X (default ${DEFAULT_POSITIVE_THRESHOLD})
-  --clusters N      clusters built from item features when items carry no clusterId (default 64)
+  --clusters N      clusters built from item features when items carry no clusterId
+                    (default: ${CLUSTER_COUNT_RULE})
   --items FILE      items of an events file (generic format: clusterId or features)
   --compare synthetic[:SIZE]  also compute the synthetic world and print both side by side
   --json            print one JSON object as the last line
@@ -39,6 +45,8 @@ Events files are held in memory and sorted by time; SIZE is ${SYNTHETIC_SIZES.jo
 interface Measured {
   name: string;
   drift: WindowedDrift;
+  /** How the events met their clusters: the cluster choice and why, events left out; printed before the table. */
+  notes: string[];
 }
 
 interface Settings {
@@ -47,19 +55,27 @@ interface Settings {
   minSupport: number;
   k: number;
   threshold: number;
-  clusters: number;
+  /** Clusters asked for; undefined: the default rule. */
+  clusters?: number;
 }
 
 function lookup(assignment: Map<string, ClusterId>): (itemId: string) => ClusterId | undefined {
   return (itemId) => assignment.get(itemId);
 }
 
+/** Drift of recorded events (sorted) over the catalogue's clusters (core's resolveClusters), with what was chosen and left out. */
+function measureRecorded(name: string, items: readonly Item[], events: Event[], s: Settings): Measured {
+  const resolved = resolveClusters(items, { k: s.clusters, seed: 1 });
+  const skipped = Object.entries(countUnplaced(events, resolved));
+  const notes = [`clusters: ${resolved.summary}`];
+  if (skipped.length > 0) notes.push(`events in no cluster, skipped: ${skipped.map(([reason, n]) => `${reason}: ${n}`).join(", ")}`);
+  return { name: `${name} (${events.length} events, ${resolved.clusters.length} clusters)`, drift: eventDrift(events, lookup(resolved.assignment), s), notes };
+}
+
 async function measureMovieLens(dir: string, s: Settings): Promise<Measured> {
   const data = await loadMovieLens(dir);
   for (const r of Object.values(data.reports)) if (r.fatal) throw new FreshrecError("import-failed", `${r.file}: ${r.fatal}`);
-  const { assignment } = resolveClusters(data.items, { k: s.clusters, seed: 1 });
-  const events = data.events.sort(compareEvents);
-  return { name: `movielens (${events.length} events, ${s.clusters} clusters)`, drift: eventDrift(events, lookup(assignment), s) };
+  return measureRecorded("movielens", data.items, data.events.sort(compareEvents), s);
 }
 
 function measureSynthetic(size: string, s: Settings): Measured {
@@ -74,7 +90,8 @@ function measureSynthetic(size: string, s: Settings): Measured {
     }
   })();
   const drift = eventDrift(counted, lookup(assignment), s);
-  return { name: `synthetic ${size} (${n} events, ${world.clusters.length} clusters)`, drift };
+  const ignored = s.clusters !== undefined ? ` (--clusters ${s.clusters} does not apply)` : "";
+  return { name: `synthetic ${size} (${n} events, ${world.clusters.length} clusters)`, drift, notes: [`clusters: the synthetic world's ${world.clusters.length}${ignored}`] };
 }
 
 async function measureEvents(file: string, itemsFile: string | undefined, s: Settings): Promise<Measured> {
@@ -85,8 +102,7 @@ async function measureEvents(file: string, itemsFile: string | undefined, s: Set
     if (r.fatal) throw new FreshrecError("import-failed", `${r.file}: ${r.fatal}`);
     if (r.skipped > 0) console.error(`${r.file}: skipped ${r.skipped} of ${r.rowsRead} rows (first: ${r.rejected[0]})`);
   }
-  const { assignment } = resolveClusters(items.items, { k: s.clusters, seed: 1 });
-  return { name: `${file} (${events.events.length} events)`, drift: eventDrift(events.events, lookup(assignment), s) };
+  return measureRecorded(file, items.items, events.events, s);
 }
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "n/a");
@@ -113,8 +129,8 @@ export async function run(args: string[]): Promise<number> {
       top: { type: "string", default: String(DEFAULT_DRIFT_TOP_N) },
       "min-support": { type: "string", default: String(DEFAULT_DRIFT_MIN_SUPPORT) },
       k: { type: "string", default: String(DEFAULT_K) },
-      threshold: { type: "string", default: String(DEFAULT_POSITIVE_THRESHOLD) },
-      clusters: { type: "string", default: "64" },
+      threshold: { type: "string" },
+      clusters: { type: "string" },
       compare: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
@@ -129,15 +145,13 @@ export async function run(args: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 1) throw new FreshrecError("invalid-argument", `--${name} ${text}: expected a positive integer`);
     return n;
   };
-  const threshold = Number(values.threshold);
-  if (!Number.isFinite(threshold)) throw new FreshrecError("invalid-argument", `--threshold ${values.threshold}: expected a number`);
   const s: Settings = {
     windowMs: parseDurationMs(values.window),
     topN: int("top", values.top),
     minSupport: int("min-support", values["min-support"]),
     k: int("k", values.k),
-    threshold,
-    clusters: int("clusters", values.clusters),
+    threshold: values.threshold === undefined ? DEFAULT_POSITIVE_THRESHOLD : parseThresholdOption(values.threshold),
+    ...(values.clusters === undefined ? {} : { clusters: parseClusterCountOption(values.clusters) }),
   };
   const rows: Measured[] = [];
   const target = positionals[0];
@@ -154,7 +168,9 @@ export async function run(args: string[]): Promise<number> {
     if (kind !== "synthetic") throw new FreshrecError("invalid-argument", `--compare ${values.compare}: expected synthetic[:SIZE]`);
     rows.push(measureSynthetic(size ?? "default", s));
   }
+  console.log(`positive engagement: signal >= ${s.threshold} (${values.threshold === undefined ? "default" : "--threshold"})`);
+  for (const r of rows) for (const note of r.notes) console.log(`${r.name}: ${note}`);
   printTable(rows, s);
-  if (values.json) console.log(JSON.stringify({ settings: s, datasets: rows.map((r) => ({ name: r.name, ...r.drift.overall, transitions: r.drift.transitions, windowPairs: r.drift.pairs.length })) }));
+  if (values.json) console.log(JSON.stringify({ settings: s, datasets: rows.map((r) => ({ name: r.name, notes: r.notes, ...r.drift.overall, transitions: r.drift.transitions, windowPairs: r.drift.pairs.length })) }));
   return 0;
 }

@@ -1,2 +1,3 @@
 export * from "./features.js";
+export * from "./count.js";
 export * from "./build.js";

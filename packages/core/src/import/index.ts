@@ -5,3 +5,5 @@ export * from "./movielens.js";
 export * from "./generic.js";
 export * from "./movielens-dir.js";
 export * from "./generic-files.js";
+export * from "./options.js";
+export * from "./order.js";

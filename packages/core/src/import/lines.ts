@@ -1,10 +1,10 @@
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { FreshrecError } from "../errors.js";
 
 /** Lines of a UTF-8 text file, streamed (bounded memory). A missing or unreadable file is a FreshrecError naming the path. */
 export async function* readLines(path: string): AsyncGenerator<string> {
-  let handle;
+  let handle: FileHandle | undefined;
   try {
     handle = await open(path, "r");
     if (!(await handle.stat()).isFile()) throw new Error("not a regular file");

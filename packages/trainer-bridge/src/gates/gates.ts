@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ClusterId } from "@freshrec/core";
-import type { GateResult } from "../registry/schemas.js";
+import type { GateResult, HoldoutMetrics } from "@freshrec/registry";
 
 export const GateConfigSchema = z.object({
   /** Paper: halt below 90 % exact match (share of outputs that are real clusters). */
@@ -11,13 +11,6 @@ export const GateConfigSchema = z.object({
   maxRegression: z.number().min(0).max(1).default(0.01),
 });
 export type GateConfig = z.infer<typeof GateConfigSchema>;
-
-export interface HoldoutMetrics {
-  n: number;
-  exactMatch: number;
-  recallAt1: number;
-  recallAt5: number;
-}
 
 /** One holdout example: the true next cluster and the ranked prediction (best first) that was made for it. */
 export interface HoldoutPrediction {

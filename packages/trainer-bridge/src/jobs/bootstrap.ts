@@ -1,6 +1,6 @@
 import { basename } from "node:path";
 import { evaluateGate } from "../gates/gates.js";
-import type { ArtefactRecord } from "../registry/schemas.js";
+import type { AdapterRecord, BaseRecord, TableRecord } from "@freshrec/registry";
 import { JobError, currentLayout, days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
 import { finetune } from "./finetune.js";
@@ -9,13 +9,13 @@ import { refreshTable } from "./refresh.js";
 import { tokenExamples, trainingSetFor } from "./training-data.js";
 
 export interface BootstrapResult {
-  base: ArtefactRecord;
-  adapter?: ArtefactRecord;
-  table?: ArtefactRecord;
+  base: BaseRecord;
+  adapter?: AdapterRecord;
+  table?: TableRecord;
 }
 
 /** Pretrains a base model on the first `bootstrapDays` of data, gates it on that window's holdout, publishes it. */
-export async function pretrainBase(ctx: JobContext): Promise<ArtefactRecord> {
+export async function pretrainBase(ctx: JobContext): Promise<BaseRecord> {
   const range = await ctx.store.timeRange();
   if (!range) throw new JobError("bootstrap", "the store holds no events: ingest some first");
   const layout = await currentLayout(ctx);
@@ -60,7 +60,7 @@ export async function pretrainBase(ctx: JobContext): Promise<ArtefactRecord> {
     },
   });
   if (gate.passed) ctx.registry.promote(id, ctx.by);
-  return ctx.registry.get(id);
+  return ctx.registry.getOf("base", id);
 }
 
 /**
@@ -69,9 +69,9 @@ export async function pretrainBase(ctx: JobContext): Promise<ArtefactRecord> {
  */
 export async function bootstrap(ctx: JobContext, opts: { rag?: boolean } = {}): Promise<BootstrapResult> {
   const active = ctx.registry.active();
-  const base = active.base ? ctx.registry.get(active.base) : await pretrainBase(ctx);
+  const base = active.base ? ctx.registry.getOf("base", active.base) : await pretrainBase(ctx);
   if (base.status !== "active") throw new JobError("bootstrap", `base ${base.id} failed its gate: ${base.gate.reasons.join("; ")}`);
-  const adapter = active.adapter ? ctx.registry.get(active.adapter) : await finetune(ctx);
-  const table = active.table ? ctx.registry.get(active.table) : await refreshTable(ctx, opts);
+  const adapter = active.adapter ? ctx.registry.getOf("adapter", active.adapter) : await finetune(ctx);
+  const table = active.table ? ctx.registry.getOf("table", active.table) : await refreshTable(ctx, opts);
   return { base, adapter, table };
 }

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { DAY_MS, DEFAULT_K, DEFAULT_RAG_SLOTS, FreshrecError, type LayoutParams } from "@freshrec/core";
 import { GateConfigSchema } from "../gates/gates.js";
 import { TrainingSetConfigSchema } from "../training-set/build.js";
-import type { Registry } from "../registry/registry.js";
+import type { Registry } from "@freshrec/registry";
 import type { Store } from "@freshrec/retriever";
 import type { loadClusterModel } from "@freshrec/scorer";
 import type { Trainer } from "./ports.js";

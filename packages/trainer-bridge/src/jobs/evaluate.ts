@@ -1,5 +1,6 @@
 import { historyKey, type LayoutParams } from "@freshrec/core";
-import { holdoutMetrics, type HoldoutMetrics } from "../gates/gates.js";
+import type { HoldoutMetrics } from "@freshrec/registry";
+import { holdoutMetrics } from "../gates/gates.js";
 import type { TrainingExample } from "../training-set/build.js";
 import type { ClusterModel, Prompt, Scorer } from "@freshrec/scorer";
 import type { ProgressFn } from "../native/trainer.js";

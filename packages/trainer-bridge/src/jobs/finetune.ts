@@ -3,7 +3,7 @@ import { FreshrecError } from "@freshrec/core";
 import { readGgufMetadata } from "@freshrec/scorer";
 import { validateAdapter } from "../external/validate.js";
 import { evaluateGate } from "../gates/gates.js";
-import type { ArtefactRecord } from "../registry/schemas.js";
+import type { AdapterRecord, BaseRecord, HoldoutMetrics } from "@freshrec/registry";
 import type { TrainingSet } from "../training-set/build.js";
 import { JobError, days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
@@ -13,12 +13,12 @@ import { tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-da
 const ADAPTER_FILE = "adapter.gguf";
 
 /** The active base's record and its F32 training file; jobs that need a base fail clearly without one. */
-export function activeBase(ctx: JobContext, job: string): { record: ArtefactRecord; trainPath: string } {
+export function activeBase(ctx: JobContext, job: string): { record: BaseRecord; trainPath: string } {
   const id = ctx.registry.active().base;
   if (!id) throw new JobError(job, `no active base model in ${ctx.registry.dir}: run 'freshrec jobs run bootstrap' first`);
-  const record = ctx.registry.get(id);
+  const record = ctx.registry.getOf("base", id);
   const trainFile = record.manifest.trainFile;
-  const trainPath = record.files.find((f) => typeof trainFile === "string" && f.endsWith(`/${trainFile}`)) ?? record.path;
+  const trainPath = record.files.find((f) => f.endsWith(`/${trainFile}`)) ?? record.path;
   if (!trainPath) throw new JobError(job, `base ${id} has no model file`);
   return { record, trainPath };
 }
@@ -39,11 +39,11 @@ async function adapterMisfit(adapterPath: string, basePath: string): Promise<str
  * incumbent (active adapter, else the bare base) on the set's holdout, gates it, publishes it, and promotes it
  * when it passes (unless autoPromote is off). Candidates that fail are published as rejected, with reasons.
  */
-export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, opts: { warmStart?: boolean } = {}): Promise<ArtefactRecord> {
+export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, opts: { warmStart?: boolean } = {}): Promise<AdapterRecord> {
   const { record: base, trainPath } = activeBase(ctx, "finetune");
   const layout = set.manifest.layout;
   const active = ctx.registry.active();
-  const incumbent = active.adapter ? ctx.registry.get(active.adapter) : undefined;
+  const incumbent = active.adapter ? ctx.registry.getOf("adapter", active.adapter) : undefined;
   const warm = (opts.warmStart ?? ctx.config.warmStart) && incumbent?.manifest.baseId === base.id ? incumbent : undefined;
   const { id, dir } = ctx.registry.stage("adapter");
   const outPath = join(dir, ADAPTER_FILE);
@@ -79,11 +79,11 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
   if (misfit) {
     // Kept as a rejected candidate so the reason stays visible; it can never be loaded on this base.
     ctx.registry.publish({ id, kind: "adapter", main: ADAPTER_FILE, gate: { passed: false, reasons: [misfit], metrics: {} }, manifest: common });
-    return ctx.registry.get(id);
+    return ctx.registry.getOf("adapter", id);
   }
   const model = await loadForScoring(ctx, base.path!);
-  let candidate;
-  let incumbentMetrics;
+  let candidate: HoldoutMetrics;
+  let incumbentMetrics: HoldoutMetrics;
   try {
     candidate = await scoreHoldout(model, { path: outPath, id }, set.holdout, layout, scoreOptions(ctx));
     incumbentMetrics =
@@ -102,11 +102,11 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
     manifest: { ...common, holdout: candidate, incumbent: { id: incumbent?.id ?? null, holdout: incumbentMetrics } },
   });
   if (gate.passed && ctx.autoPromote !== false) ctx.registry.promote(id, ctx.by);
-  return ctx.registry.get(id);
+  return ctx.registry.getOf("adapter", id);
 }
 
 /** Fine-tune job: a LoRA adapter from the last `finetuneDays` before asOf. */
-export async function finetune(ctx: JobContext): Promise<ArtefactRecord> {
+export async function finetune(ctx: JobContext): Promise<AdapterRecord> {
   const { record: base } = activeBase(ctx, "finetune");
   const { layout } = await readGgufMetadata(base.path!);
   const set = await trainingSetFor(ctx, { start: ctx.asOf - days(ctx.config.finetuneDays), end: ctx.asOf }, layout);

@@ -1,7 +1,7 @@
 import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
 import { blendWithRag, MODEL_ALONE, popularityOf, readGgufMetadata, type BlendFit, type BlendWeights, type Scorer } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
-import type { ArtefactRecord } from "../registry/schemas.js";
+import type { TableMeta, TableRecord } from "@freshrec/registry";
 import { days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreAll, tableHoldout } from "./evaluate.js";
 import { activeBase } from "./finetune.js";
@@ -53,7 +53,7 @@ async function ragBlendFor(
 }
 
 /** What a table's meta carries of its blend: the weights and, when used, the popularity vector live serving mixes in too. */
-function blendMeta(w: BlendWeights, popularity: number[]): Record<string, number | string> {
+function blendMeta(w: BlendWeights, popularity: number[]): Pick<TableMeta, "ragBlend" | "popularityBlend" | "popularity"> {
   return { ragBlend: w.rag, popularityBlend: w.popularity, ...(w.popularity > 0 ? { popularity: JSON.stringify(popularity) } : {}) };
 }
 
@@ -68,11 +68,11 @@ function* recentNexts(transitions: readonly Transition[], start: number, end: nu
  * meta record base, adapter, snapshot and time, gates it against the active table on the last holdout days,
  * publishes its registry record and promotes it (one pointer swap) when it passes.
  */
-export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}): Promise<ArtefactRecord> {
+export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}): Promise<TableRecord> {
   const rag = opts.rag ?? true;
   const { record: base } = activeBase(ctx, "refresh");
   const active = ctx.registry.active();
-  const adapter = active.adapter ? ctx.registry.get(active.adapter) : undefined;
+  const adapter = active.adapter ? ctx.registry.getOf("adapter", active.adapter) : undefined;
   const { layout } = await readGgufMetadata(base.path!);
   const holdoutStart = ctx.asOf - days(trainingSetConfig(ctx).holdoutDays);
   const supportStart = ctx.asOf - days(ctx.config.tableSupportDays);
@@ -110,7 +110,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const lineage = { baseId: base.id, adapterId: adapter?.id ?? null, snapshotId: snapshot?.id ?? null, createdAt: ctx.asOf };
   await ctx.store.putPredictionTable({
     id,
-    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0, ...blendMeta(blend.weights, popularity) },
+    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0, ...blendMeta(blend.weights, popularity) } satisfies TableMeta,
     rows,
   });
 
@@ -146,5 +146,5 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
     const kept = new Set(ctx.registry.list("table").map((r) => r.id));
     await ctx.store.dropPredictionTables(known.filter((t) => !kept.has(t)));
   }
-  return ctx.registry.get(id);
+  return ctx.registry.getOf("table", id);
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { DAY_MS, FreshrecError, clusterToToken, historyKey, mulberry32, promptTokens, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
+import type { TrainingSetManifest } from "@freshrec/registry";
 import type { RagSource } from "./rag-source.js";
 
 export const TrainingSetConfigSchema = z.object({
@@ -43,34 +44,6 @@ export interface TrainingExample {
   relabelled?: true;
 }
 
-export interface TrainingSetManifest {
-  id: string;
-  window: { start: number; end: number };
-  holdoutStart: number;
-  counts: {
-    inWindow: number;
-    /** Transitions kept for training after the caps (train and val). */
-    kept: number;
-    /** Examples trained on: kept transitions minus val, plus their no-RAG and relabelled copies. */
-    train: number;
-    val: number;
-    holdout: number;
-    droppedByPairCap: number;
-    droppedByKeyCap: number;
-    /** No-RAG copies among train and val. */
-    ragDropped: number;
-    relabelled: number;
-    ragEmpty: number;
-    keys: number;
-  };
-  caps: { perKey: number; perPair: number };
-  ragDropout: number;
-  relabelCopies: number;
-  ragWindowDays: number;
-  seed: number;
-  storeVersion: number | string | null;
-  layout: LayoutParams;
-}
 
 export interface TrainingSet {
   manifest: TrainingSetManifest;
@@ -101,7 +74,7 @@ const relabel = (e: TrainingExample, perm: readonly ClusterId[]): TrainingExampl
   history: e.history.map((c) => perm[c]!),
   next: perm[e.next]!,
   ts: e.ts,
-  rag: e.rag && e.rag.map((c) => perm[c]!),
+  rag: e.rag === null ? null : e.rag.map((c) => perm[c]!),
   relabelled: true,
 });
 

@@ -3,15 +3,16 @@ import { mkdtempSync, writeFileSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { openRegistry, type ArtefactKind, type GateResult } from "../src/index.js";
+import { openRegistry, type ArtefactKind, type GateResult, type PublishInput, type RecordOfKind } from "../src/index.js";
+import { sampleManifest } from "./sample-manifests.js";
 
 const pass: GateResult = { passed: true, reasons: [], metrics: { recallAt1: 0.2 } };
 const fail: GateResult = { passed: false, reasons: ["holdout recall@1 0.00 % < floor 1.50 %"], metrics: { recallAt1: 0 } };
 
-function publishOne(reg: ReturnType<typeof openRegistry>, kind: ArtefactKind, manifest: Record<string, unknown> = {}, gate = pass) {
+function publishOne<K extends ArtefactKind>(reg: ReturnType<typeof openRegistry>, kind: K, manifest: Partial<RecordOfKind<K>["manifest"]> = {}, gate = pass) {
   const { id, dir } = reg.stage(kind);
   if (kind !== "table") writeFileSync(join(dir, `${kind}.gguf`), `weights of ${id}`);
-  return reg.publish({ id, kind, ...(kind !== "table" ? { main: `${kind}.gguf` } : {}), manifest, gate });
+  return reg.publish({ id, kind, ...(kind !== "table" ? { main: `${kind}.gguf` } : {}), manifest: sampleManifest(kind, manifest), gate } as PublishInput);
 }
 
 describe("registry", () => {
@@ -69,7 +70,7 @@ describe("registry", () => {
     const dir = mkdtempSync(join(tmpdir(), "reg-"));
     // A child stages and writes an artefact, then dies before publishing.
     const script = `
-      import { openRegistry } from ${JSON.stringify(join(__dirname, "../src/registry/registry.ts"))};
+      import { openRegistry } from ${JSON.stringify(join(__dirname, "../src/registry.ts"))};
       import { writeFileSync } from "node:fs";
       const reg = openRegistry(${JSON.stringify(dir)});
       const { dir: d } = reg.stage("adapter");
@@ -98,8 +99,23 @@ describe("registry", () => {
 
   it("refuses to publish an id it did not stage or a missing main file", () => {
     const reg = openRegistry(mkdtempSync(join(tmpdir(), "reg-")));
-    expect(() => reg.publish({ id: "adapter-x", kind: "adapter", manifest: {}, gate: pass })).toThrow(/not staged/);
+    expect(() => reg.publish({ id: "adapter-x", kind: "adapter", manifest: sampleManifest("adapter"), gate: pass })).toThrow(/not staged/);
     const { id } = reg.stage("adapter");
-    expect(() => reg.publish({ id, kind: "adapter", main: "adapter.gguf", manifest: {}, gate: pass })).toThrow(/main file 'adapter.gguf'/);
+    expect(() => reg.publish({ id, kind: "adapter", main: "adapter.gguf", manifest: sampleManifest("adapter"), gate: pass })).toThrow(/main file 'adapter.gguf'/);
+  });
+
+  it("types every manifest by kind: a malformed one is refused at publish, and a hand-edited record at read, naming the file and field", () => {
+    const reg = openRegistry(mkdtempSync(join(tmpdir(), "reg-")));
+    const { id, dir } = reg.stage("adapter");
+    writeFileSync(join(dir, "adapter.gguf"), "w");
+    const broken = { ...sampleManifest("adapter"), baseId: 7 } as unknown as RecordOfKind<"adapter">["manifest"];
+    expect(() => reg.publish({ id, kind: "adapter", main: "adapter.gguf", manifest: broken, gate: pass })).toThrow(/manifest\.baseId/);
+    const table = publishOne(reg, "table");
+    expect(reg.getOf("table", table.id).manifest.lineage.baseId).toBe("base-x");
+    expect(() => reg.getOf("adapter", table.id)).toThrow(/is a table, not a adapter/);
+    const recordPath = join(reg.dir, "artefacts", table.id, "record.json");
+    const stored = JSON.parse(readFileSync(recordPath, "utf8"));
+    writeFileSync(recordPath, JSON.stringify({ ...stored, manifest: { ...stored.manifest, lineage: { baseId: "b" } } }));
+    expect(() => reg.get(table.id)).toThrow(new RegExp(`${table.id}/record.json.*manifest\\.lineage\\.createdAt`));
   });
 });

@@ -12,23 +12,28 @@ import {
   type ArtefactRecord,
   type GateResult,
   type PromotionEntry,
+  type RecordOfKind,
   type StoredRecord,
 } from "./schemas.js";
 
-export interface PublishInput {
+interface PublishOf<K extends ArtefactKind> {
   /** The id handed out by `stage()`; its staging folder holds the files. */
   id: string;
-  kind: ArtefactKind;
+  kind: K;
   /** File (inside the staging folder) that serving loads. */
   main?: string;
-  manifest: Record<string, unknown>;
+  manifest: RecordOfKind<K>["manifest"];
   gate: GateResult;
 }
+export type PublishInput = PublishOf<"base"> | PublishOf<"adapter"> | PublishOf<"table">;
 
 export interface Registry {
   readonly dir: string;
-  list(kind?: ArtefactKind): ArtefactRecord[];
+  list(): ArtefactRecord[];
+  list<K extends ArtefactKind>(kind: K): RecordOfKind<K>[];
   get(id: string): ArtefactRecord;
+  /** The record of `id`, which must be of `kind` (a RegistryError names both otherwise). */
+  getOf<K extends ArtefactKind>(kind: K, id: string): RecordOfKind<K>;
   active(): ActiveSet;
   /** Reserves a fresh id and an empty private folder to write the artefact's files into (invisible until publish). */
   stage(kind: ArtefactKind): { id: string; dir: string };
@@ -101,16 +106,8 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
   function toRecord(s: StoredRecord, active: ActiveSet, everActive: Set<string>): ArtefactRecord {
     const folder = join(artefactsDir, s.id);
     const status = active[s.kind] === s.id ? "active" : everActive.has(s.id) ? "retired" : s.gate.passed ? "candidate" : "rejected";
-    return {
-      id: s.id,
-      kind: s.kind,
-      ...(s.main ? { path: join(folder, s.main) } : {}),
-      files: s.files.map((f) => join(folder, f)),
-      createdAt: s.createdAt,
-      manifest: s.manifest,
-      gate: s.gate,
-      status,
-    };
+    const { main, files, ...rest } = s;
+    return { ...rest, ...(main ? { path: join(folder, main) } : {}), files: files.map((f) => join(folder, f)), status };
   }
 
   function list(kind?: ArtefactKind): ArtefactRecord[] {
@@ -129,6 +126,12 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
     return toRecord(s, readActive(), new Set(promotions().flatMap((e) => (e.to ? [e.to] : []))));
   }
 
+  function getOf<K extends ArtefactKind>(kind: K, id: string): RecordOfKind<K> {
+    const r = get(id);
+    if (r.kind !== kind) throw new RegistryError(`artefact '${id}' is a ${r.kind}, not a ${kind}`);
+    return r as RecordOfKind<K>;
+  }
+
   function stage(kind: ArtefactKind): { id: string; dir: string } {
     const id = `${kind}-${compactTime(Date.now())}-${randomBytes(3).toString("hex")}`;
     const folder = join(stagingDir, `${id}.${process.pid}`);
@@ -144,7 +147,7 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
     const inUse = new Set([active.base, active.adapter, active.table]);
     // The active adapter's base stays too, or that adapter could not be loaded.
-    for (const s of list("adapter").filter((r) => r.status === "active")) if (typeof s.manifest.baseId === "string") inUse.add(s.manifest.baseId);
+    for (const s of list("adapter") as RecordOfKind<"adapter">[]) if (s.status === "active") inUse.add(s.manifest.baseId);
     for (const s of records.slice(retain)) {
       if (inUse.has(s.id)) continue;
       const trash = join(stagingDir, `${s.id}.trash`);
@@ -190,7 +193,7 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
       { at: next.since, action, kind: record.kind, from: current[record.kind], to: record.id, by, gate: record.gate, ...(note ? { note } : {}) },
     ];
     const baseId = record.kind === "adapter" ? record.manifest.baseId : undefined;
-    if (typeof baseId === "string" && baseId !== current.base) {
+    if (baseId !== undefined && baseId !== current.base) {
       const base = get(baseId);
       next.base = base.id;
       entries.push({ at: next.since, action, kind: "base", from: current.base, to: base.id, by, gate: base.gate, note: `base of adapter ${record.id}` });
@@ -240,5 +243,5 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
     return () => clearInterval(timer);
   }
 
-  return { dir: root, list, get, active: readActive, stage, publish, promote, rollback, promotions, watch };
+  return { dir: root, list: list as Registry["list"], get, getOf, active: readActive, stage, publish, promote, rollback, promotions, watch };
 }

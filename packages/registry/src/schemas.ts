@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AdapterManifestSchema, BaseManifestSchema, TableManifestSchema, type AdapterManifest, type BaseManifest, type TableManifest } from "./manifests.js";
 
 export const ArtefactKindSchema = z.enum(["base", "adapter", "table"]);
 export type ArtefactKind = z.infer<typeof ArtefactKindSchema>;
@@ -10,33 +11,43 @@ export const GateResultSchema = z.object({
 });
 export type GateResult = z.infer<typeof GateResultSchema>;
 
-/** What is stored in <models>/artefacts/<id>/record.json; `status` is derived, never stored (see registry.ts). */
-export const StoredRecordSchema = z.object({
+const StoredCommon = {
   id: z.string().regex(/^[a-z]+-[0-9A-Za-z-]+$/),
-  kind: ArtefactKindSchema,
   /** File name (inside the artefact's folder) of the file serving loads; absent for tables (they live in LanceDB). */
   main: z.string().optional(),
   files: z.array(z.string()),
   createdAt: z.number().int(),
-  manifest: z.record(z.string(), z.unknown()),
   gate: GateResultSchema,
-});
+};
+
+/** What is stored in <models>/artefacts/<id>/record.json, with the manifest of its kind; `status` is derived, never stored (see registry.ts). */
+export const StoredRecordSchema = z.discriminatedUnion("kind", [
+  z.object({ ...StoredCommon, kind: z.literal("base"), manifest: BaseManifestSchema }),
+  z.object({ ...StoredCommon, kind: z.literal("adapter"), manifest: AdapterManifestSchema }),
+  z.object({ ...StoredCommon, kind: z.literal("table"), manifest: TableManifestSchema }),
+]);
 export type StoredRecord = z.infer<typeof StoredRecordSchema>;
 
 export type ArtefactStatus = "active" | "candidate" | "rejected" | "retired";
 
-export interface ArtefactRecord {
+interface RecordOf<K extends ArtefactKind, M> {
   id: string;
-  kind: ArtefactKind;
+  kind: K;
   /** Absolute path of the file to load (unique per version: node-llama-cpp caches adapters by path). */
   path?: string;
   /** Absolute paths of every file of this version. */
   files: string[];
   createdAt: number;
-  manifest: Record<string, unknown>;
+  manifest: M;
   gate: GateResult;
   status: ArtefactStatus;
 }
+export type BaseRecord = RecordOf<"base", BaseManifest>;
+export type AdapterRecord = RecordOf<"adapter", AdapterManifest>;
+export type TableRecord = RecordOf<"table", TableManifest>;
+export type ArtefactRecord = BaseRecord | AdapterRecord | TableRecord;
+/** The record type of a kind. */
+export type RecordOfKind<K extends ArtefactKind> = Extract<ArtefactRecord, { kind: K }>;
 
 export const ActiveSetSchema = z.object({
   base: z.string().nullable(),

@@ -1,14 +1,14 @@
-import { LoopConfigSchema, type LoopConfig } from "@freshrec/trainer-bridge";
+import { LoopConfigSchema, type LoopConfig } from "./context.js";
 import type { SyntheticSize } from "@freshrec/core";
 
 /**
- * Update-loop settings `freshrec serve` hands its jobs for each synthetic world size. The tiny world (tests,
+ * Update-loop settings the demo (`freshrec demo`) hands its jobs for each synthetic world size. The tiny world (tests,
  * benchmarks) has 30 days and a few thousand events: shorter windows and a one-layer model keep its bootstrap
  * around a minute on 2 cores. The default world trains the two-layer model its replay measures (`freshrec replay
  * --model small`): the trainer's default four-layer size made the first start take 11 minutes on 2 cores.
  * The large world uses the loop's defaults.
  */
-export function loopConfigFor(size: SyntheticSize): LoopConfig {
+export function loopPresetFor(size: SyntheticSize): LoopConfig {
   if (size === "default") return LoopConfigSchema.parse({ pretrain: { size: { nEmbd: 64, nLayer: 2, nHead: 2, nFf: 128 } } });
   if (size !== "tiny") return LoopConfigSchema.parse({});
   return LoopConfigSchema.parse({

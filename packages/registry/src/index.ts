@@ -1,0 +1,40 @@
+// The model registry and the lineage contract: artefacts with typed manifests, the active pointer, the promotion log.
+export { openRegistry, type Registry, type RegistryOptions, type PublishInput } from "./registry.js";
+export { RegistryError, writeFileAtomic, pidAlive } from "./atomic.js";
+export {
+  ArtefactKindSchema,
+  GateResultSchema,
+  StoredRecordSchema,
+  ActiveSetSchema,
+  PromotionEntrySchema,
+  type ArtefactKind,
+  type GateResult,
+  type StoredRecord,
+  type ArtefactStatus,
+  type ArtefactRecord,
+  type BaseRecord,
+  type AdapterRecord,
+  type TableRecord,
+  type RecordOfKind,
+  type ActiveSet,
+  type PromotionEntry,
+} from "./schemas.js";
+export {
+  HoldoutMetricsSchema,
+  TrainingSetManifestSchema,
+  BaseManifestSchema,
+  AdapterManifestSchema,
+  TableManifestSchema,
+  TableLineageSchema,
+  TableMetaSchema,
+  TableMetaError,
+  parseTableMeta,
+  type HoldoutMetrics,
+  type TrainingSetManifest,
+  type BaseManifest,
+  type AdapterManifest,
+  type TableManifest,
+  type TableLineage,
+  type TableMeta,
+  type Window,
+} from "./manifests.js";

@@ -1,0 +1,163 @@
+import { z } from "zod";
+import { FreshrecError } from "@freshrec/core";
+
+/**
+ * What each kind of artefact records about itself, and the lineage contract of a prediction table: written by the
+ * update jobs, parsed on every read (registry records, the store's table meta), so no reader guesses at shapes.
+ */
+
+export const WindowSchema = z.object({ start: z.number(), end: z.number() });
+export type Window = z.infer<typeof WindowSchema>;
+
+export const LayoutSchema = z.object({ k: z.number().int().positive(), ragSlots: z.number().int().nonnegative(), nClusters: z.number().int().positive() });
+
+/** Holdout figures a gate judges (share of valid outputs, recall@1, recall@5 over n examples). */
+export const HoldoutMetricsSchema = z.object({ n: z.number().int().nonnegative(), exactMatch: z.number(), recallAt1: z.number(), recallAt5: z.number() });
+export type HoldoutMetrics = z.infer<typeof HoldoutMetricsSchema>;
+
+export const TrainingSetManifestSchema = z.object({
+  id: z.string(),
+  window: WindowSchema,
+  holdoutStart: z.number(),
+  counts: z.object({
+    inWindow: z.number().int(),
+    /** Transitions kept for training after the caps (train and val). */
+    kept: z.number().int(),
+    /** Examples trained on: kept transitions minus val, plus their no-RAG and relabelled copies. */
+    train: z.number().int(),
+    val: z.number().int(),
+    holdout: z.number().int(),
+    droppedByPairCap: z.number().int(),
+    droppedByKeyCap: z.number().int(),
+    /** No-RAG copies among train and val. */
+    ragDropped: z.number().int(),
+    relabelled: z.number().int(),
+    ragEmpty: z.number().int(),
+    keys: z.number().int(),
+  }),
+  caps: z.object({ perKey: z.number(), perPair: z.number() }),
+  ragDropout: z.number(),
+  relabelCopies: z.number().int(),
+  ragWindowDays: z.number(),
+  seed: z.number().int(),
+  storeVersion: z.union([z.number(), z.string(), z.null()]),
+  layout: LayoutSchema,
+});
+export type TrainingSetManifest = z.infer<typeof TrainingSetManifestSchema>;
+
+/** The trainer's settings, echoed as given (the trainer validates them; they differ per trainer). */
+const HyperparametersSchema = z.record(z.string(), z.unknown());
+
+const CostSchema = { wallS: z.number(), cpuS: z.number(), asOf: z.number() };
+
+export const BaseManifestSchema = z.object({
+  modelHash: z.string(),
+  trainFile: z.string(),
+  trainingSetId: z.string(),
+  trainingSet: TrainingSetManifestSchema,
+  trainer: z.string(),
+  hyperparameters: HyperparametersSchema,
+  layout: LayoutSchema,
+  window: WindowSchema,
+  holdout: HoldoutMetricsSchema,
+  ...CostSchema,
+});
+export type BaseManifest = z.infer<typeof BaseManifestSchema>;
+
+export const AdapterManifestSchema = z.object({
+  baseId: z.string(),
+  /** sha256 of the base's training file: the adapter only fits that base. */
+  baseHash: z.string(),
+  trainingSetId: z.string(),
+  trainingSet: TrainingSetManifestSchema,
+  trainer: z.string(),
+  hyperparameters: HyperparametersSchema,
+  warmStartFrom: z.string().nullable(),
+  /** Absent when the adapter was refused before scoring (it does not fit its base). */
+  holdout: HoldoutMetricsSchema.optional(),
+  incumbent: z.object({ id: z.string().nullable(), holdout: HoldoutMetricsSchema.optional() }).optional(),
+  /** Set when the artefact is a copy of another version (benchmarks, tests). */
+  copiedFrom: z.string().optional(),
+  ...CostSchema,
+});
+export type AdapterManifest = z.infer<typeof AdapterManifestSchema>;
+
+/** Which artefacts a table was scored with. */
+export const TableLineageSchema = z.object({
+  baseId: z.string(),
+  adapterId: z.string().nullable(),
+  snapshotId: z.string().nullable(),
+  createdAt: z.number(),
+});
+export type TableLineage = z.infer<typeof TableLineageSchema>;
+
+export const BlendWeightsSchema = z.object({ rag: z.number().min(0).max(1), popularity: z.number().min(0).max(1) });
+
+/** The RAG blend of a table: the weights used, why, and (when fitted) the grid they were chosen from. */
+export const TableBlendRecordSchema = z.object({
+  weights: BlendWeightsSchema,
+  reason: z.string(),
+  fit: z
+    .object({
+      cases: z.number().int(),
+      grid: z.array(BlendWeightsSchema.extend({ hit1: z.number(), mrr: z.number() })),
+    })
+    .optional(),
+});
+
+export const TableManifestSchema = z.object({
+  /** Name of the table in the store. */
+  tableId: z.string(),
+  lineage: TableLineageSchema,
+  rag: z.boolean(),
+  ragBlend: TableBlendRecordSchema,
+  keys: z.number().int().nonnegative(),
+  allKeys: z.boolean(),
+  holdout: HoldoutMetricsSchema,
+  incumbent: z.object({ id: z.string().nullable(), holdout: HoldoutMetricsSchema.nullable() }),
+  ...CostSchema,
+});
+export type TableManifest = z.infer<typeof TableManifestSchema>;
+
+/**
+ * The lineage a prediction table carries in the store, beside its rows, so that a reader of the store alone
+ * (a replica, the replay) serves it right: what scored it and the blend its answers mix in. The store keeps
+ * meta values as strings or numbers; this schema is its one reader and writer.
+ */
+export const TableMetaSchema = z.object({
+  baseId: z.string(),
+  /** "" for a table scored by the base alone. */
+  adapterId: z.string(),
+  /** "" for a table without RAG. */
+  snapshotId: z.string(),
+  createdAt: z.coerce.number(),
+  rag: z.coerce.number().pipe(z.union([z.literal(0), z.literal(1)])),
+  ragBlend: z.coerce.number().min(0).max(1).default(0),
+  popularityBlend: z.coerce.number().min(0).max(1).default(0),
+  /** JSON array of recent next-cluster shares, present when popularityBlend > 0. */
+  popularity: z.string().optional(),
+});
+export type TableMeta = z.infer<typeof TableMetaSchema>;
+
+/** Parses a stored table's meta; a table written by anything else is refused, naming it and the field. */
+export function parseTableMeta(tableId: string, meta: Record<string, unknown>): TableMeta & { popularityShares?: number[] } {
+  const parsed = TableMetaSchema.safeParse(meta);
+  if (!parsed.success) throw new TableMetaError(tableId, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  const m = parsed.data;
+  if (m.popularityBlend === 0) return m;
+  if (m.popularity === undefined) throw new TableMetaError(tableId, `popularityBlend is ${m.popularityBlend} but no popularity vector is stored`);
+  let shares: unknown;
+  try {
+    shares = JSON.parse(m.popularity);
+  } catch {
+    shares = undefined;
+  }
+  if (!Array.isArray(shares) || !shares.every((p) => typeof p === "number")) throw new TableMetaError(tableId, "popularity: not a JSON array of numbers");
+  return { ...m, popularityShares: shares };
+}
+
+export class TableMetaError extends FreshrecError {
+  constructor(tableId: string, detail: string) {
+    super("bad-table-meta", `prediction table '${tableId}' has meta freshrec did not write: ${detail}`);
+  }
+}
