@@ -1,5 +1,5 @@
 /** Validating an ingest batch as a whole, and folding accepted events into user state and transitions. */
-import { z } from "zod";
+import type { z } from "zod";
 import {
   ClusterIdSchema,
   EventSchema,

@@ -992,7 +992,11 @@ export class Store {
     let t = await this.rows(TABLE.predictions, filter);
     // A table asked for by id was usually promoted just now by another process: before calling it missing,
     // look past the read-consistency interval at the latest committed version.
-    if (!t.numRows) t = await this.on(TABLE.predictions, async (h) => (await h.checkoutLatest(), h.query().where(filter).toArrow()));
+    if (!t.numRows)
+      t = await this.on(TABLE.predictions, async (h) => {
+        await h.checkoutLatest();
+        return h.query().where(filter).toArrow();
+      });
     const revs = numbers(t, "rev");
     if (!revs.length) return null;
     const rev = maxOf(revs);

@@ -28,7 +28,7 @@ describe("external trainer backend", () => {
     // The same job runner the wall-clock scheduler uses: `freshrec jobs run refresh` in a child process.
     const cli = [process.execPath, "--import", "tsx", join(__dirname, "..", "..", "..", "apps", "cli", "src", "main.ts")];
     const quiet = { info() {}, warn() {}, error() {} };
-    const jobs = new JobProcesses({ command: cli, storeUri: join(dir, "store"), modelsDir: ctx.registry.dir, cwd: dir, log: quiet });
+    const jobs = new JobProcesses({ command: cli, storeUri: join(dir, "store"), modelsDir: ctx.registry.dir, cwd: process.cwd(), log: quiet });
     const [table] = await jobs.actionRunner(ctx.registry)({ kind: "refresh", rag: true }, { ...ctx, by: "test:child" });
     expect(jobs.list()[0]).toMatchObject({ kind: "refresh", state: "succeeded", result: { job: "refresh" } });
     const stored = ctx.registry.getOf("table", table!.id);

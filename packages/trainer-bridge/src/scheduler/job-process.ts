@@ -52,6 +52,13 @@ export function parseJobMessage(line: string): JobMessage | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
+/** The line of a failed job's stderr that says why: the CLI's own one-line error, else an error line of a crash, else the last lines. */
+function failureLine(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean).reverse();
+  const said = lines.find((l) => l.startsWith("freshrec:")) ?? lines.find((l) => /^\w*Error\b/.test(l));
+  return said ?? (lines.slice(0, 3).reverse().join(" | ") || "no output");
+}
+
 /** rejected: the job ran, but its candidate failed the quality gate and was not promoted. */
 export type JobState = "running" | "succeeded" | "rejected" | "failed";
 
@@ -152,7 +159,7 @@ export class JobProcesses {
       if (job.state !== "running") return;
       job.endedAt = Date.now();
       job.state = error ? "failed" : code === JOB_EXIT.ok && job.result ? "succeeded" : code === JOB_EXIT.rejected && job.result ? "rejected" : "failed";
-      if (job.state === "failed") job.error = error?.message ?? `exit code ${code}: ${stderrTail.trim().split("\n").slice(-3).join(" | ") || "no output"}`;
+      if (job.state === "failed") job.error = error?.message ?? `exit code ${code}: ${failureLine(stderrTail)}`;
       this.child = undefined;
       const level = job.state === "failed" ? "error" : job.state === "rejected" ? "warn" : "info";
       this.o.log[level]({ job: job.id, kind, error: job.error, ms: job.endedAt - job.startedAt }, `job ${kind} ${job.state}`);
