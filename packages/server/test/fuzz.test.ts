@@ -1,17 +1,8 @@
-import { rmSync } from "node:fs";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSyntheticWorld, mulberry32, type Rng } from "@freshrec/core";
-import { openStore, type Store } from "@freshrec/retriever";
-import { loadClusterModel } from "@freshrec/scorer";
-import { openRegistry, type Registry } from "@freshrec/registry";
-import { createApp, type FreshrecApp } from "../src/app.js";
-import { loadServerConfig } from "../src/config.js";
 import { ADMIN_KEY, KEYS } from "./helpers.js";
-import { buildModelFixture, type ModelFixture } from "./model-fixture.js";
+import { serveModelFixture, type ServedFixture } from "./model-fixture.js";
 import { rawRequest, type RawRequest } from "./raw-http.js";
 
 /**
@@ -175,34 +166,18 @@ function fuzz(rng: Rng, t: Template): Fuzzed {
 }
 
 describe("fuzzing every route of a ready server", () => {
-  let f: ModelFixture;
-  let store: Store;
-  let registry: Registry;
-  let app: FreshrecApp;
-  let server: Server;
+  let s: ServedFixture;
+  let f: ServedFixture["f"];
+  let registry: ServedFixture["registry"];
   let url = "";
 
   beforeAll(async () => {
-    f = await buildModelFixture();
-    store = await openStore(f.storeUri);
-    registry = openRegistry(f.modelsDir);
-    const config = loadServerConfig({
-      env: { FRESHREC_API_KEYS: KEYS },
-      // Failed-auth limiting has its own test; here it would turn later mutations into 429s and hide what they reach.
-      overrides: { storeUri: f.storeUri, modelsDir: f.modelsDir, logLevel: "silent", limits: { authFailureBurst: 1_000_000 } },
-    });
-    app = createApp({ config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
-    await app.start();
-    server = app.listen(0, "127.0.0.1");
-    await new Promise((r) => server.once("listening", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Failed-auth limiting has its own test; here it would turn later mutations into 429s and hide what they reach.
+    s = await serveModelFixture({ env: { FRESHREC_API_KEYS: KEYS }, overrides: { limits: { authFailureBurst: 1_000_000 } } });
+    ({ f, registry, url } = s);
   }, 900_000);
 
-  afterAll(async () => {
-    await new Promise((r) => server?.close(r));
-    await app?.close();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
+  afterAll(() => s?.close());
 
   it(`answers ${MUTATIONS} seeded mutations of valid requests without a single 5xx`, async () => {
     // Ready, so a 503 "not ready" would be a failure too.

@@ -3,14 +3,18 @@
  * bootstrapped by the update loop's own jobs (native trainer: base, adapter, RAG table), run in this process.
  * Built once per test file (about half a minute on 2 cores).
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSyntheticWorld, DAY_MS } from "@freshrec/core";
-import { openStore } from "@freshrec/retriever";
+import { openStore, type Store } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { openRegistry } from "@freshrec/registry";
+import { openRegistry, type Registry } from "@freshrec/registry";
 import { bootstrap, loopPresetFor, nativeTrainer } from "@freshrec/trainer-bridge";
+import { createApp, type FreshrecApp } from "../src/app.js";
+import { loadServerConfig, type ServerConfigInput } from "../src/config.js";
 
 export interface ModelFixture {
   dir: string;
@@ -43,4 +47,39 @@ export async function buildModelFixture(onProgress?: (e: { phase: string; done: 
   });
   await store.close();
   return { dir, storeUri, modelsDir, asOf, nClusters: world.clusters.length };
+}
+
+/** A server (real app, loopback HTTP) over a freshly built model fixture. */
+export interface ServedFixture {
+  f: ModelFixture;
+  store: Store;
+  registry: Registry;
+  app: FreshrecApp;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds the fixture and serves it on a free loopback port, on the fixture's clock. */
+export async function serveModelFixture(config: { env: NodeJS.ProcessEnv; overrides?: Partial<ServerConfigInput> }): Promise<ServedFixture> {
+  const f = await buildModelFixture();
+  const store = await openStore(f.storeUri);
+  const registry = openRegistry(f.modelsDir);
+  const settings = loadServerConfig({ env: config.env, overrides: { storeUri: f.storeUri, modelsDir: f.modelsDir, logLevel: "silent", ...config.overrides } });
+  const app = createApp({ config: settings, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
+  await app.start();
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    f,
+    store,
+    registry,
+    app,
+    url,
+    async close() {
+      await new Promise((r) => server.close(r));
+      await app.close();
+      rmSync(f.dir, { recursive: true, force: true });
+    },
+  };
 }

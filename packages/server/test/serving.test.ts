@@ -1,47 +1,31 @@
-import { copyFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
-import { openStore, type Store } from "@freshrec/retriever";
+import { openStore } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
-import { openRegistry, type Registry } from "@freshrec/registry";
+import { openRegistry } from "@freshrec/registry";
 import { sampleManifest } from "@freshrec/registry/testing";
-import { createApp, type FreshrecApp } from "../src/app.js";
+import { createApp } from "../src/app.js";
 import { loadServerConfig } from "../src/config.js";
 import { NextInterestsAnswerSchema } from "../src/api-schemas.js";
-import { buildModelFixture, type ModelFixture } from "./model-fixture.js";
+import { serveModelFixture, type ServedFixture } from "./model-fixture.js";
 
 /** Serving on a real bootstrapped model: table and live answers, fallback, and hot swaps under load. */
 describe("serving a real model", () => {
-  let f: ModelFixture;
-  let store: Store;
-  let registry: Registry;
-  let app: FreshrecApp;
-  let server: Server;
+  let s: ServedFixture;
+  let f: ServedFixture["f"];
+  let store: ServedFixture["store"];
+  let registry: ServedFixture["registry"];
+  let app: ServedFixture["app"];
   let url = "";
 
   beforeAll(async () => {
-    f = await buildModelFixture();
-    store = await openStore(f.storeUri);
-    registry = openRegistry(f.modelsDir);
-    const config = loadServerConfig({
-      env: { FRESHREC_AUTH: "off" },
-      overrides: { storeUri: f.storeUri, modelsDir: f.modelsDir, logLevel: "silent", serving: { reloadEvery: 2 } },
-    });
-    app = createApp({ config, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
-    await app.start();
-    server = app.listen(0, "127.0.0.1");
-    await new Promise((r) => server.once("listening", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    s = await serveModelFixture({ env: { FRESHREC_AUTH: "off" }, overrides: { serving: { reloadEvery: 2 } } });
+    ({ f, store, registry, app, url } = s);
   }, 900_000);
 
-  afterAll(async () => {
-    await new Promise((r) => server?.close(r));
-    await app?.close();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
+  afterAll(() => s?.close());
 
   const ask = async (body: unknown) => {
     const res = await fetch(`${url}/v1/next-interests`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
