@@ -192,7 +192,9 @@ export function routeSpecs(maxBatch: number, future: FutureBound): RouteSpec[] {
       scope: null,
       response: ReadyAnswerSchema,
       async handler(_input, ctx) {
-        const store = await storeUnreadyReason(ctx.store);
+        // Open to anyone: the remedy names the store's folder, not where the server keeps it ('freshrec store check' prints it in full).
+        const unready = await storeUnreadyReason(ctx.store);
+        const store = unready && withoutPaths(unready);
         if (ctx.manager.ready && !store) return { body: { ready: true } };
         const missing = [!ctx.manager.scorers.value && "model", !ctx.manager.tables.value && "table"].filter(Boolean).join(" and ");
         const failure = ctx.manager.lastFailure;
