@@ -24,7 +24,8 @@ export interface RunningServer {
 /** Opens the real store, registry and model loader, and serves the API. Listens before the model is loaded (/readyz says when). */
 export async function startServer(config: ServerConfig, opts: Pick<AppDeps, "clock" | "log" | "jobs" | "loop"> = {}): Promise<RunningServer> {
   const log = opts.log ?? pino({ level: config.logLevel });
-  const store = await openStore(config.storeUri);
+  // A replica reads what its writer made: it never creates a store (a mistyped --store is an error, not an empty store).
+  const store = await openStore(config.storeUri, { create: config.role === "writer" });
   const registry = openRegistry(config.modelsDir);
   const app = createApp({ ...opts, config, store, registry, loadModel: loadClusterModel, log });
   const { http, drain } = drainableServer(app.handler);
