@@ -10,3 +10,4 @@ export * from "./drift.js";
 export * from "./kmeans.js";
 export * from "./clusters/index.js";
 export * from "./synthetic/index.js";
+export { pidAlive } from "./process.js";

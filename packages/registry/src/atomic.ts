@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { randomBytes } from "node:crypto";
-import { FreshrecError } from "@freshrec/core";
+import { FreshrecError, pidAlive } from "@freshrec/core";
 
 export class RegistryError extends FreshrecError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -32,16 +32,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   renameSync(tmp, path);
   fsyncPath(dirname(path));
 }
-
-/** Whether a process exists (EPERM: it exists but belongs to someone else). */
-export const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
 
 /**
  * Runs `fn` holding an exclusive lock file (O_EXCL). A lock left by a dead process (a killed job) is taken over,

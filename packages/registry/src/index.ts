@@ -1,6 +1,6 @@
 // The model registry and the lineage contract: artefacts with typed manifests, the active pointer, the promotion log.
 export { openRegistry, type Registry, type RegistryOptions, type PublishInput } from "./registry.js";
-export { RegistryError, writeFileAtomic, pidAlive } from "./atomic.js";
+export { RegistryError, writeFileAtomic } from "./atomic.js";
 export {
   ArtefactKindSchema,
   GateResultSchema,

@@ -1,8 +1,8 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
-import { parseOrThrow } from "@freshrec/core";
-import { RegistryError, fsyncPath, pidAlive, withLock, writeFileAtomic } from "./atomic.js";
+import { parseOrThrow, pidAlive } from "@freshrec/core";
+import { RegistryError, fsyncPath, withLock, writeFileAtomic } from "./atomic.js";
 import {
   ActiveSetSchema,
   PromotionEntrySchema,

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { FreshrecError } from "@freshrec/core";
+import { FreshrecError, pidAlive } from "@freshrec/core";
 
 /** Who holds a store's writer lock: written to `<store>/writer.lock`, read back by anyone who wants to write. */
 export const WriterLockHolderSchema = z.strictObject({
@@ -67,15 +67,6 @@ function readHolder(path: string): WriterLockHolder | "unreadable" | null {
     return "unreadable";
   }
 }
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
 
 /** Dead: a process of this host that is gone, or any holder whose heartbeat stopped. */
 function isDead(h: WriterLockHolder, staleMs: number): boolean {

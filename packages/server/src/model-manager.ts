@@ -77,7 +77,6 @@ export interface ModelManagerOptions {
   swapTimeoutMs: number;
 }
 
-const nonEmpty = (v: string | null): string | null => (v ? v : null);
 
 /**
  * Keeps the served scorer and table in step with the registry's active set. Each change builds the new
@@ -285,7 +284,7 @@ export class ModelManager {
     const meta = parseTableMeta(tableId, stored.meta);
     const weights = { rag: meta.ragBlend, popularity: meta.popularityBlend };
     const blend: TableBlend = meta.popularityShares ? { weights, popularity: meta.popularityShares } : { weights };
-    void this.tables.swap(new ServingTable(rec.id, rows, keywords, lineage.baseId, nonEmpty(lineage.adapterId), nonEmpty(lineage.snapshotId), blend));
+    void this.tables.swap(new ServingTable(rec.id, rows, keywords, lineage.baseId, lineage.adapterId, lineage.snapshotId, blend));
     return `${rec.id} (${rows.size} keys)`;
   }
 

@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import { z } from "zod";
 import { FreshrecError } from "@freshrec/core";
 import { ArtefactKindSchema, GateResultSchema, type ArtefactRecord, type Registry } from "@freshrec/registry";
-import type { ActionRunner } from "./update-loop.js";
+import type { ActionRunner, LoopLogger } from "./update-loop.js";
 
 export const JOB_KINDS = ["bootstrap", "finetune", "refresh"] as const;
 export const JobKindSchema = z.enum(JOB_KINDS);
@@ -79,19 +79,13 @@ export class JobBusyError extends FreshrecError {
   }
 }
 
-export interface JobLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
 export interface JobProcessesOptions {
   /** argv prefix that starts the freshrec CLI; `jobs run <kind> ...` is appended. */
   command: string[];
   storeUri: string;
   modelsDir: string;
   cwd: string;
-  log: JobLog;
+  log: LoopLogger;
   /** Extra arguments for every job (e.g. a loop config file). */
   jobArgs?: string[];
   /** Extra environment (e.g. the writer lock's token, which lets a job write the store its parent holds). */

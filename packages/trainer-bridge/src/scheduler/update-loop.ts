@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { driftBetween, FreshrecError } from "@freshrec/core";
+import { DAY_MS, driftBetween, FreshrecError } from "@freshrec/core";
 import type { Store } from "@freshrec/retriever";
 import type { Registry } from "@freshrec/registry";
 import type { ArtefactRecord } from "@freshrec/registry";
@@ -96,6 +96,7 @@ export interface Anchor {
   reason?: string;
 }
 
+/** The log lines the loop and its job processes write (pino's shape). */
 export interface LoopLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
@@ -189,8 +190,14 @@ export class UpdateLoop {
   private stopped = false;
   private steps = 0;
   private lastSaved: string | undefined;
+  /** The drift window and the staleness bound of anchor "data": from the options, else the job settings' windows. */
+  private readonly driftWindowMs: number;
+  private readonly staleAfterMs: number;
 
   constructor(private readonly o: UpdateLoopOptions) {
+    const jobs = o.jobContext(o.clock.now()).config;
+    this.driftWindowMs = o.driftWindowMs ?? days(jobs.finetuneDays);
+    this.staleAfterMs = o.staleAfterMs ?? days(jobs.ragWindowDays);
     const saved = o.stateFile && existsSync(o.stateFile) ? readLoopState(o.stateFile) : null;
     this.state = saved?.scheduler ?? initialSchedulerState();
     this.reconcile();
@@ -278,10 +285,7 @@ export class UpdateLoop {
     if (this.state.bootstrappedAt !== null && ((this.o.readDrift ?? "adaptive") === "always" || adaptive) && now >= this.nextDriftAt) {
       await sync();
       const anchor = await this.placeAnchor(now);
-      if (anchor) {
-        const windowMs = this.o.driftWindowMs ?? days(this.o.jobContext(anchor.asOf).config.finetuneDays);
-        this.drift = await measureDrift(this.o.store, this.o.registry, anchor.asOf, windowMs);
-      }
+      if (anchor) this.drift = await measureDrift(this.o.store, this.o.registry, anchor.asOf, this.driftWindowMs);
       this.nextDriftAt = now + this.o.driftEveryMs;
     }
 
@@ -328,11 +332,10 @@ export class UpdateLoop {
     if ((this.o.anchor ?? "clock") === "clock") return (this.anchor = { mode: "clock", asOf: now, newestEvent: null });
     const range = await this.o.store.timeRange();
     if (!range) return (this.anchor = null);
-    const staleAfter = this.o.staleAfterMs ?? days(this.o.jobContext(now).config.ragWindowDays);
     const prev = this.anchor?.mode;
     const anchor: Anchor =
-      now - range.max > staleAfter
-        ? { mode: "newest-event", asOf: range.max + 1, newestEvent: range.max, reason: `the newest event (${new Date(range.max).toISOString()}) is older than ${(staleAfter / 86_400_000).toFixed(1)} d: windows end at it, not at the wall clock` }
+      now - range.max > this.staleAfterMs
+        ? { mode: "newest-event", asOf: range.max + 1, newestEvent: range.max, reason: `the newest event (${new Date(range.max).toISOString()}) is older than ${(this.staleAfterMs / DAY_MS).toFixed(1)} d: windows end at it, not at the wall clock` }
         : { mode: "clock", asOf: now, newestEvent: range.max };
     if (anchor.mode !== prev) this.o.log?.info({ asOf: new Date(anchor.asOf).toISOString(), newestEvent: new Date(range.max).toISOString() }, anchor.reason ? `update loop: ${anchor.reason}` : "update loop: windows end at the wall clock");
     return (this.anchor = anchor);
