@@ -68,8 +68,45 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
     testTimestamps = [...new Set(dataset.transitions.filter((t) => t.ts >= plan.testStart && t.ts < plan.testEnd).map((t) => t.ts))];
   }, 300_000);
 
+  it("puts every strategy beside the world's oracle, and every model strategy against every baseline, paired on the same transitions", () => {
+    expect(r.strategies.oracle!.kind).toBe("oracle");
+    expect(r.strategies["hindsight-table"]!.kind).toBe("oracle");
+    const ceiling = r.analyses.ceiling!;
+    expect(ceiling.reference).toBe("oracle");
+    expect(Object.keys(ceiling.shares)).not.toContain("oracle");
+    for (const [name, share] of Object.entries(ceiling.shares)) {
+      // The same test transitions on both sides: a share is exactly the ratio of the two hit rates.
+      expect(share["hit@1"].value, name).toBeCloseTo(r.strategies[name]!["hit@1"] / r.strategies.oracle!["hit@1"], 12);
+      expect(share["hit@10"].value, name).toBeCloseTo(r.strategies[name]!["hit@10"] / r.strategies.oracle!["hit@10"], 12);
+      expect(share["hit@1"].ci[0], name).toBeLessThanOrEqual(share["hit@1"].value);
+      expect(share["hit@1"].ci[1], name).toBeGreaterThanOrEqual(share["hit@1"].value);
+    }
+    const models = Object.entries(r.strategies).filter(([, s]) => s.kind === "model").map(([n]) => n);
+    expect(Object.keys(r.analyses.versusBaselines!).sort()).toEqual(models.sort());
+    for (const m of models)
+      for (const b of ["popularity", "recent-successors", "markov"]) {
+        const d = r.analyses.versusBaselines![m]![b]!;
+        expect(d["hit@1"].value, `${m} - ${b}`).toBeCloseTo(r.strategies[m]!["hit@1"] - r.strategies[b]!["hit@1"], 12);
+      }
+    expect(r.findings.some((f) => /of oracle's hit@1/.test(f))).toBe(true);
+  });
+
   it("scores every strategy and baseline on every test transition, with no table misses", () => {
-    expect(Object.keys(r.strategies).sort()).toEqual(["adaptive", "finetune", "hybrid", "hybrid-live", "markov", "popularity", "rag", "rag-frozen", "recent-successors", "static"]);
+    expect(Object.keys(r.strategies).sort()).toEqual([
+      "adaptive",
+      "finetune",
+      "hindsight-table",
+      "hybrid",
+      "hybrid-counts-only",
+      "hybrid-live",
+      "markov",
+      "oracle",
+      "popularity",
+      "rag",
+      "rag-frozen",
+      "recent-successors",
+      "static",
+    ]);
     const n = r.strategies.static!.n;
     expect(n).toBeGreaterThan(300);
     for (const [name, s] of Object.entries(r.strategies)) {
@@ -93,6 +130,8 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
     expect(counts("hybrid")).toEqual(calendar(FINETUNE_DAYS, REFRESH_DAYS));
     expect(counts("rag").refreshes).toBeGreaterThanOrEqual(8);
     expect(counts("hybrid").finetunes).toBeGreaterThanOrEqual(2);
+    // The model's own contribution is measured on the hybrid's own tables: same refreshes, no training of its own.
+    expect(counts("hybrid-counts-only")).toEqual({ finetunes: 0, refreshes: counts("hybrid").refreshes });
     // Training cost is measured from the trainer; strategies that never fine-tune spend none.
     expect(s.hybrid!.train_cpu_s).toBeGreaterThan(0);
     expect(s.hybrid!.examples_trained).toBeGreaterThan(0);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { DAY_MS } from "@freshrec/core";
-import { ADMIN_KEY, E2E_KEYS, INGEST_KEY, READ_KEY, startFreshrec, type ServeProcess } from "./server-process.js";
+import { ADMIN_KEY, E2E_KEYS, INGEST_KEY, READ_KEY, startFreshrec, steadyLoad, type ServeProcess } from "./server-process.js";
 import { writeOwnData, writeServiceConfig } from "./own-data.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -80,22 +80,7 @@ describe("one writer and read-only replicas", () => {
 
     // Load on both replicas while the writer promotes ten times.
     const user = data.events[data.events.length - 1]!.userId;
-    let stop = false;
-    const failures: string[] = [];
-    let answered = 0;
-    const load = replicas.flatMap((r) =>
-      [0, 1].map(async () => {
-        while (!stop) {
-          try {
-            const res = await r.call("GET", `/v1/users/${user}/next-interests?k=5`, { key: READ_KEY });
-            if (res.status === 200) answered++;
-            else failures.push(`${res.status} ${res.text.slice(0, 200)}`);
-          } catch (err) {
-            failures.push(String(err));
-          }
-        }
-      }),
-    );
+    const load = steadyLoad(replicas, `/v1/users/${user}/next-interests?k=5`);
     const lags: number[] = [];
     for (let i = 0; i < 10; i++) {
       const target = tables[i % tables.length]!;
@@ -103,8 +88,7 @@ describe("one writer and read-only replicas", () => {
       expect(promoted.status).toBe(200);
       for (const r of replicas) lags.push(await within(5_000, async () => (await r.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId === target));
     }
-    stop = true;
-    await Promise.all(load);
+    const { answered, failures } = await load.stop();
     expect(failures).toEqual([]);
     expect(answered).toBeGreaterThan(100);
     expect(Math.max(...lags)).toBeLessThan(2000);

@@ -90,3 +90,33 @@ export async function startFreshrec(argv: string[], env: Record<string, string> 
     },
   };
 }
+
+/**
+ * Reads `path` from every server on two connections each until `stop()`: the load under which promotions must
+ * drop nothing. `stop()` waits for the requests in flight and returns what they got.
+ */
+export function steadyLoad(servers: readonly ServeProcess[], path: string): { stop(): Promise<{ answered: number; failures: string[] }> } {
+  let stopped = false;
+  const failures: string[] = [];
+  let answered = 0;
+  const loops = servers.flatMap((s) =>
+    [0, 1].map(async () => {
+      while (!stopped) {
+        try {
+          const res = await s.call("GET", path, { key: READ_KEY });
+          if (res.status === 200) answered++;
+          else failures.push(`${res.status} ${res.text.slice(0, 200)}`);
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    }),
+  );
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+      return { answered, failures };
+    },
+  };
+}

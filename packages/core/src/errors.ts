@@ -1,9 +1,73 @@
 import type { ZodError } from "zod";
 
+/**
+ * Every code a FreshrecError carries: a closed set, so what switches on codes (the CLI's exit statuses, the HTTP
+ * API's error bodies, the store's fault answers, tests) can rely on it. Add a code here before raising it.
+ */
+export const ERROR_CODES = [
+  "adapter-file",
+  "adapter-mismatch",
+  "adapter-stale",
+  "ambiguous-descriptions",
+  "artefact-integrity",
+  "bad-model",
+  "bad-table",
+  "bad-table-meta",
+  "bench",
+  "config",
+  "conflict",
+  "dashboard-not-built",
+  "data-too-thin",
+  "disk-full",
+  "empty-table",
+  "external-trainer",
+  "forbidden",
+  "import-failed",
+  "invalid-argument",
+  "io",
+  "job",
+  "job-busy",
+  "job-failed",
+  "model-file",
+  "no-file",
+  "no-jobs",
+  "not-found",
+  "not-freshrec-model",
+  "not-ready",
+  "object-store",
+  "out-of-order",
+  "rate-limited",
+  "read-only-replica",
+  "registry",
+  "replay",
+  "report",
+  "scorer-disposed",
+  "scoring-failed",
+  "store-corrupt",
+  "store-derived-missing",
+  "store-derived-inconsistent",
+  "store-incompatible",
+  "store-locked",
+  "store-unavailable",
+  "store-usage",
+  "swap-timeout",
+  "too-large",
+  "trainer",
+  "trainer-build",
+  "training-set",
+  "unauthorized",
+  "unknown-cluster",
+  "unusable-model",
+  "usage",
+  "validation",
+  "wrong-kind",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 /** Base class: every error freshrec raises on purpose is a FreshrecError with a stable code. */
 export class FreshrecError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {

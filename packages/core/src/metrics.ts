@@ -1,4 +1,5 @@
 import { mulberry32 } from "./rng.js";
+import { FreshrecError } from "./errors.js";
 
 /** Ranking metrics for one query; `relevant` is the set of right answers (for next-cluster prediction usually one). */
 type Relevant<T> = ReadonlySet<T> | readonly T[];
@@ -118,4 +119,34 @@ export function bootstrapDiffCI(treatment: ArrayLike<number>, control: ArrayLike
   const draws = new Float64Array(opts.resamples ?? 1000);
   for (let r = 0; r < draws.length; r++) draws[r] = resampledMean(treatment, rng) - resampledMean(control, rng);
   return interval(mean(treatment) - mean(control), draws, opts.level ?? 0.95);
+}
+
+/**
+ * Percentile-bootstrap CI of a paired statistic of two per-query series measured on the same queries (resampling
+ * queries, not arms): "diff" = mean(a) - mean(b), "ratio" = sum(a) / sum(b) (a strategy's share of a ceiling).
+ */
+export function bootstrapPairedCI(a: ArrayLike<number>, b: ArrayLike<number>, stat: "diff" | "ratio", opts: BootstrapOptions): ConfidenceInterval {
+  if (a.length !== b.length) throw new FreshrecError("invalid-argument", `paired bootstrap: ${a.length} values against ${b.length}`);
+  if (a.length === 0) return { mean: Number.NaN, lo: Number.NaN, hi: Number.NaN };
+  const of = (sa: number, sb: number) => (stat === "diff" ? (sa - sb) / a.length : sb === 0 ? Number.NaN : sa / sb);
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < a.length; i++) {
+    sa += a[i]!;
+    sb += b[i]!;
+  }
+  const point = of(sa, sb);
+  const rng = mulberry32(opts.seed);
+  const draws = new Float64Array(opts.resamples ?? 1000);
+  for (let r = 0; r < draws.length; r++) {
+    let ra = 0;
+    let rb = 0;
+    for (let i = 0; i < a.length; i++) {
+      const j = Math.floor(rng() * a.length);
+      ra += a[j]!;
+      rb += b[j]!;
+    }
+    draws[r] = of(ra, rb);
+  }
+  return interval(point, draws, opts.level ?? 0.95);
 }

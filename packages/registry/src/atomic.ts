@@ -1,12 +1,17 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { FreshrecError, pidAlive } from "@freshrec/core";
 
 export class RegistryError extends FreshrecError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("registry", message, options);
   }
+}
+
+/** sha256 (hex) of a file's bytes. */
+export function sha256File(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
 /** fsync a file or folder by path (folders: makes a rename inside it durable). */

@@ -38,3 +38,4 @@ export {
   type TableMeta,
   type Window,
 } from "./manifests.js";
+export { openRegistryMirror, ArtefactIntegrityError, RegistryPointerSchema, type RegistryMirror, type FollowOptions, type RegistryPointer, type PushResult, type PullResult } from "./object-mirror.js";

@@ -2,7 +2,7 @@ import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, 
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { parseOrThrow, pidAlive } from "@freshrec/core";
-import { RegistryError, fsyncPath, withLock, writeFileAtomic } from "./atomic.js";
+import { RegistryError, fsyncPath, sha256File, withLock, writeFileAtomic } from "./atomic.js";
 import {
   ActiveSetSchema,
   PromotionEntrySchema,
@@ -53,7 +53,18 @@ export interface RegistryOptions {
   retain?: number;
 }
 
-const EMPTY_ACTIVE: ActiveSet = { base: null, adapter: null, table: null, since: 0 };
+/** Where a registry folder keeps each part (the object-store mirror fills a local cache in the same layout). */
+export function registryPaths(root: string) {
+  return {
+    artefactsDir: join(root, "artefacts"),
+    stagingDir: join(root, ".staging"),
+    activePath: join(root, "active.json"),
+    logPath: join(root, "promotions.jsonl"),
+    lockPath: join(root, ".lock"),
+  };
+}
+
+export const EMPTY_ACTIVE: ActiveSet = { base: null, adapter: null, table: null, since: 0 };
 
 const compactTime = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 
@@ -67,11 +78,7 @@ const compactTime = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, 
  */
 export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry {
   const root = resolve(dir);
-  const artefactsDir = join(root, "artefacts");
-  const stagingDir = join(root, ".staging");
-  const activePath = join(root, "active.json");
-  const logPath = join(root, "promotions.jsonl");
-  const lockPath = join(root, ".lock");
+  const { artefactsDir, stagingDir, activePath, logPath, lockPath } = registryPaths(root);
   const retain = opts.retain ?? 5;
   mkdirSync(artefactsDir, { recursive: true });
   mkdirSync(stagingDir, { recursive: true });
@@ -106,7 +113,7 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
   function toRecord(s: StoredRecord, active: ActiveSet, everActive: Set<string>): ArtefactRecord {
     const folder = join(artefactsDir, s.id);
     const status = active[s.kind] === s.id ? "active" : everActive.has(s.id) ? "retired" : s.gate.passed ? "candidate" : "rejected";
-    const { main, files, ...rest } = s;
+    const { main, files, sha256: _hashes, ...rest } = s;
     return { ...rest, ...(main ? { path: join(folder, main) } : {}), files: files.map((f) => join(folder, f)), status };
   }
 
@@ -164,7 +171,16 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
     for (const f of files) fsyncPath(join(folder, f));
     const stored: StoredRecord = parseOrThrow(
       StoredRecordSchema,
-      { id: input.id, kind: input.kind, ...(input.main ? { main: input.main } : {}), files, createdAt: Date.now(), manifest: input.manifest, gate: input.gate },
+      {
+        id: input.id,
+        kind: input.kind,
+        ...(input.main ? { main: input.main } : {}),
+        files,
+        sha256: Object.fromEntries(files.map((f) => [f, sha256File(join(folder, f))])),
+        createdAt: Date.now(),
+        manifest: input.manifest,
+        gate: input.gate,
+      },
       `artefact ${input.id}`,
     );
     writeFileAtomic(join(folder, "record.json"), `${JSON.stringify(stored, null, 2)}\n`);

@@ -16,6 +16,8 @@ const StoredCommon = {
   /** File name (inside the artefact's folder) of the file serving loads; absent for tables (they live in LanceDB). */
   main: z.string().optional(),
   files: z.array(z.string()),
+  /** sha256 (hex) of every file, taken at publish: a copy fetched from object storage is checked against it. Absent in records published before it existed. */
+  sha256: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)).optional(),
   createdAt: z.number().int(),
   gate: GateResultSchema,
 };

@@ -31,7 +31,7 @@ import { ReplayError } from "./errors.js";
  */
 export type DatasetSpec =
   | { kind: "movielens"; dir: string; clusters?: number; threshold?: number }
-  | { kind: "synthetic"; size: string }
+  | { kind: "synthetic"; size: string; drift?: number }
   | { kind: "events"; file: string; items?: string; clusters?: number; threshold?: number };
 
 /** A dataset ready for replay: clustered events in deterministic time order and their novel transitions. */
@@ -110,18 +110,19 @@ async function loadMovieLensDataset(spec: Extract<DatasetSpec, { kind: "movielen
   return assemble("movielens", spec.dir, data.events, placeItems(data.items, spec, seed, spec.dir), thresholdOf(spec));
 }
 
-/** Core's synthetic world at a preset size, seeded with the replay seed; its items carry their cluster ids. */
+/** Core's synthetic world at a preset size, seeded with the replay seed (drift level optional); its items carry their cluster ids. */
 function loadSynthetic(spec: Extract<DatasetSpec, { kind: "synthetic" }>, seed: number): ReplayDataset {
   if (!(SYNTHETIC_SIZES as readonly string[]).includes(spec.size))
     throw new ReplayError(`--dataset synthetic ${spec.size}: unknown size; expected one of ${SYNTHETIC_SIZES.join(", ")}`);
-  const world = createSyntheticWorld(spec.size as SyntheticSize, { seed });
+  const world = createSyntheticWorld(spec.size as SyntheticSize, { seed, ...(spec.drift === undefined ? {} : { drift: spec.drift }) });
   const placement = {
     clusters: world.clusters,
     assignment: new Map(world.items.map((i) => [i.itemId, i.clusterId!])),
     unplaced: new Map<string, string>(),
     summary: `the synthetic world's ${world.clusters.length} (its ground truth)`,
   };
-  return { ...assemble(`synthetic-${spec.size}`, `synthetic world ${spec.size}, seed ${seed}`, [...world.events()], placement, thresholdOf({})), world };
+  const drift = spec.drift === undefined ? "" : `, drift ${spec.drift}`;
+  return { ...assemble(`synthetic-${spec.size}`, `synthetic world ${spec.size}, seed ${seed}${drift}`, [...world.events()], placement, thresholdOf({})), world };
 }
 
 /** Loads any supported dataset. */

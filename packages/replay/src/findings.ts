@@ -15,7 +15,7 @@ function compare(name: string, a: StrategyResult, other: string, b: StrategyResu
  * Plain statements about the paper's claims on this run, and about baselines that beat the model.
  * Every statement is derived from the figures, so it changes when they do.
  */
-export function findings(strategies: Results["strategies"], ab?: Results["ab"]): string[] {
+export function findings(strategies: Results["strategies"], ab?: Results["ab"], analyses?: Pick<Results["analyses"], "ceiling" | "versusBaselines">): string[] {
   const out: string[] = [];
   const all = Object.entries(strategies);
   const models = all.filter(([, s]) => s.kind === "model");
@@ -43,6 +43,17 @@ export function findings(strategies: Results["strategies"], ab?: Results["ab"]):
   // Counts, not seconds: findings are part of the reproducible results (measured seconds are in the table).
   const spend = (n: string, x: StrategyResult) => `${n} ran ${x.finetunes} fine-tunes on ${x.examples_trained} examples and ${x.refreshes} table refreshes`;
   if (s.hybrid && s.finetune) out.push(`Update work: ${spend("hybrid", s.hybrid)}; ${spend("finetune", s.finetune)}.`);
+  const ceiling = analyses?.ceiling;
+  for (const [name, share] of Object.entries(ceiling?.shares ?? {}).filter(([n]) => strategies[n]?.kind === "model"))
+    out.push(`${name} reaches ${pct(share["hit@1"].value)} [${pct(share["hit@1"].ci[0])}, ${pct(share["hit@1"].ci[1])}] of ${ceiling!.reference}'s hit@1 and ${pct(share["hit@10"].value)} of its hit@10.`);
+  for (const [name, against] of Object.entries(analyses?.versusBaselines ?? {})) {
+    const lost = Object.entries(against).filter(([, d]) => !(d["hit@1"].ci[0] > 0 && d["hit@10"].ci[0] > 0));
+    if (lost.length === 0) out.push(`${name} beats every baseline on hit@1 and hit@10 with the paired 95 % CI of each difference above 0.`);
+    else
+      out.push(
+        `${name} does not surely beat ${lost.map(([b, d]) => `${b} (hit@1 ${pct(d["hit@1"].value)} [${pct(d["hit@1"].ci[0])}, ${pct(d["hit@1"].ci[1])}], hit@10 ${pct(d["hit@10"].value)} [${pct(d["hit@10"].ci[0])}, ${pct(d["hit@10"].ci[1])}])`).join(", ")}.`,
+      );
+  }
   if (ab) {
     const d = ab.difference;
     const sig = d.ci[0] > 0 || d.ci[1] < 0 ? "significant at 95 %" : "not significant at 95 % (the CI contains 0)";

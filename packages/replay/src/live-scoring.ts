@@ -18,7 +18,7 @@ export interface FollowedStrategy {
 }
 
 /** Successors retrieved per prompt: the RAG slots show the first ones, the blend weighs them all (as refreshes do). */
-const RETRIEVED = 10;
+export const RETRIEVED_SUCCESSORS = 10;
 
 /**
  * A strategy served by live scoring (the server's `mode: "live"`) instead of its precomputed table: every
@@ -66,8 +66,8 @@ export class LiveScoring implements Predictor {
 
   async predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]> {
     const layout = this.model!.layout;
-    const exact = this.exact.evidence(history, RETRIEVED);
-    const evidence = exact.support > 0 ? exact : this.lastCluster.evidence(history.slice(-1), RETRIEVED);
+    const exact = this.exact.evidence(history, RETRIEVED_SUCCESSORS);
+    const evidence = exact.support > 0 ? exact : this.lastCluster.evidence(history.slice(-1), RETRIEVED_SUCCESSORS);
     const rag = evidence.items.slice(0, layout.ragSlots).map((i) => i.clusterId);
     const [dist = []] = await this.scorer!.scoreNext([{ history: [...history], rag: rag.length > 0 ? rag : null }]);
     const blend = this.serving!.blend;

@@ -22,7 +22,7 @@ export const zeroCost = (): StrategyCost => ({ trainCpuS: 0, examplesTrained: 0,
  */
 export interface Predictor {
   readonly name: string;
-  readonly kind: "model" | "baseline";
+  readonly kind: "model" | "baseline" | "oracle";
   advanceTo(t: number): Promise<void>;
   /** Up to `n` ranked next clusters, none of them in `history`. */
   predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]>;

@@ -27,8 +27,12 @@ import type { WalkProgress } from "./walk.js";
 import { ServerAb } from "./ab.js";
 import type { UpdateEntry } from "./results.js";
 import { LiveScoring, type LiveModel } from "./live-scoring.js";
+import { CountsOnly, type ServedBlend } from "./counts-only.js";
 
-type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot" | "ragBlend" | "popularityBlend">;
+/** Strategies whose tables blend retrieval into the model's scores and get a counts-only twin. */
+const BLENDED: readonly ModelStrategyName[] = ["hybrid"];
+
+type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot" | "ragBlend" | "popularityBlend"> & { asOf: number; popularity?: number[] };
 
 type Progress = ((e: WalkProgress) => void) | undefined;
 
@@ -61,7 +65,7 @@ class ModelStrategy implements Predictor {
   private readonly loop: UpdateLoop;
   private table = new Map<string, ClusterId[]>();
   /** Lineage of the table in use: base, adapter and RAG snapshot it was built from. */
-  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0, popularityBlend: 0 };
+  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0, popularityBlend: 0, asOf: 0 };
   private readonly log: UpdateEntry[] = [];
   readonly registryDir: string;
   private readonly spent: StrategyCost = zeroCost();
@@ -115,7 +119,8 @@ class ModelStrategy implements Predictor {
         this.spent.finetunes++;
       }
       await this.loadActiveTable();
-      this.log.push({ at: ctx.asOf, action: action.kind, candidate: rec.id, promoted: rec.status === "active", ...this.served, reason: "", drift: {} });
+      const { asOf: _asOf, popularity: _popularity, ...lineage } = this.served;
+      this.log.push({ at: ctx.asOf, action: action.kind, candidate: rec.id, promoted: rec.status === "active", ...lineage, reason: "", drift: {} });
     }
     return made;
   };
@@ -130,7 +135,16 @@ class ModelStrategy implements Predictor {
     if (!t) throw new ReplayError(`strategy ${this.name}: table ${tableId} is in the registry but not in the store`);
     this.table = new Map(t.rows.map((r) => [r.key, r.clusters]));
     const meta = parseTableMeta(tableId, t.meta);
-    this.served = { table: id, base: meta.baseId, adapter: meta.adapterId, snapshot: meta.snapshotId, ragBlend: meta.ragBlend, popularityBlend: meta.popularityBlend };
+    this.served = {
+      table: id,
+      base: meta.baseId,
+      adapter: meta.adapterId,
+      snapshot: meta.snapshotId,
+      ragBlend: meta.ragBlend,
+      popularityBlend: meta.popularityBlend,
+      asOf: meta.createdAt,
+      ...(meta.popularityShares ? { popularity: meta.popularityShares } : {}),
+    };
   }
 
   activeTable(): ReadonlyMap<string, ClusterId[]> {
@@ -145,6 +159,11 @@ class ModelStrategy implements Predictor {
     const adapter = active.adapter ? this.registry.get(active.adapter) : undefined;
     this.live = { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), blend: { rag: this.served.ragBlend, popularity: this.served.popularityBlend } };
     return this.live;
+  }
+
+  servedBlend(): ServedBlend {
+    const s = this.served;
+    return { tableId: s.table, asOf: s.asOf, weights: { rag: s.ragBlend, popularity: s.popularityBlend }, popularity: s.popularity };
   }
 
   /** Registry id of the table this strategy answers from (the A/B checks its server serves the same one). */
@@ -257,6 +276,8 @@ class RealLab implements ModelLab {
       this.made.set(name, s);
       out.push(s);
       if (live.includes(name)) out.push(new LiveScoring(s, scaled(this.config).recentWindowMs, 1));
+      // The model's own contribution: the blended RAG strategies once more with the model's weight at 0.
+      if (BLENDED.includes(name)) out.push(new CountsOnly(s, this.store, scaled(this.config).recentWindowMs, this.dataset.clusters.length));
     }
     return out;
   }

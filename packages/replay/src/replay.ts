@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DAY_MS, type Transition } from "@freshrec/core";
 import type { ServerAb } from "./ab.js";
 import { baselines } from "./baselines.js";
+import { HindsightTablePredictor, OraclePredictor, pairedFigures } from "./ceilings.js";
 import {
   DEFAULT_REPLAY_MODEL,
   modelLoop,
@@ -21,6 +22,7 @@ import { driftSeries, popularityBefore } from "./analyses.js";
 import { curve } from "./curves.js";
 import { findings } from "./findings.js";
 import type { Predictor } from "./predictor.js";
+import type { Scoreboard } from "./scoreboard.js";
 import { ResultsSchema, type Results, type StrategyResult } from "./results.js";
 import { summarize } from "./summary.js";
 import { walk, type WalkProgress } from "./walk.js";
@@ -89,10 +91,37 @@ export function planReplay(d: ReplayDataset, o: Pick<ReplayOptions, "strategies"
 const fmt = (x: number) => (100 * x).toFixed(2).padStart(6);
 
 function textTable(r: Results): string {
+  const ceiling = r.analyses.ceiling;
+  const share = (n: string) => {
+    const s = ceiling?.shares[n];
+    return s ? `${fmt(s["hit@1"].value)} ${fmt(s["hit@10"].value)}` : `${"".padStart(6)} ${"".padStart(6)}`;
+  };
   const rows = Object.entries(r.strategies).map(
-    ([n, s]) => `${n.padEnd(18)} ${s.kind.padEnd(8)} ${fmt(s["hit@1"])} ${fmt(s["hit@10"])} ${s["ndcg@10"].toFixed(4).padStart(7)} ${s.train_cpu_s.toFixed(1).padStart(8)} ${s.refresh_s.toFixed(1).padStart(8)}`,
+    ([n, s]) =>
+      `${n.padEnd(18)} ${s.kind.padEnd(8)} ${fmt(s["hit@1"])} ${fmt(s["hit@10"])} ${share(n)} ${s["ndcg@10"].toFixed(4).padStart(7)} ${s.train_cpu_s.toFixed(1).padStart(8)} ${s.refresh_s.toFixed(1).padStart(8)}`,
   );
-  return [`${"strategy".padEnd(18)} ${"kind".padEnd(8)} ${"hit@1%".padStart(6)} ${"hit@10%".padStart(6)} ${"ndcg@10".padStart(7)} ${"trainCPU".padStart(8)} ${"refresh".padStart(8)}`, ...rows].join("\n");
+  const ref = ceiling ? `of ${ceiling.reference}` : "";
+  return [
+    `${"strategy".padEnd(18)} ${"kind".padEnd(8)} ${"hit@1%".padStart(6)} ${"hit@10%".padStart(6)} ${"@1 sh%".padStart(6)} ${"@10sh%".padStart(6)} ${"ndcg@10".padStart(7)} ${"trainCPU".padStart(8)} ${"refresh".padStart(8)}  (sh%: share ${ref})`,
+    ...rows,
+  ].join("\n");
+}
+
+/** Every strategy as a share of the ceiling (the oracle where the ground truth is known), and each model strategy against each baseline, paired on the same transitions. */
+function comparisons(predictors: readonly Predictor[], boards: Map<string, Scoreboard>, seed: number, synthetic: boolean): Pick<Results["analyses"], "ceiling" | "versusBaselines"> {
+  const reference = synthetic ? "oracle" : "hindsight-table";
+  const ref = boards.get(reference)!;
+  const shares = Object.fromEntries(predictors.filter((p) => p.name !== reference).map((p) => [p.name, pairedFigures(boards.get(p.name)!, ref, "ratio", seed)]));
+  const baselineNames = predictors.filter((p) => p.kind === "baseline").map((p) => p.name);
+  const versusBaselines = Object.fromEntries(
+    predictors
+      .filter((p) => p.kind === "model")
+      .map((p) => [p.name, Object.fromEntries(baselineNames.map((b) => [b, pairedFigures(boards.get(p.name)!, boards.get(b)!, "diff", seed)]))]),
+  );
+  const note = synthetic
+    ? "oracle: the top of the world's true P_t(next | last k clusters) at each transition's time; the table's key is the same last k clusters, so the oracle is also the structural limit of any last-k predictor"
+    : "no ground truth for recorded data: the reference is the best fixed last-k table chosen in hindsight on the test period (an upper bound for a table that is never refreshed)";
+  return { ceiling: { reference, note, shares }, versusBaselines };
 }
 
 /** Runs a whole replay: dataset, strategies and baselines on the simulated clock, analyses, optional A/B, report. */
@@ -114,10 +143,12 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
   const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop }));
   const lab = o.strategies.length > 0 ? await makeLab(dataset, config, workDir) : undefined;
   const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress, live) : [];
-  const predictors = [...models, ...baselines(sc.recentWindowMs)];
+  const testSet = dataset.transitions.filter((t) => t.ts >= config.testStart && t.ts < config.testEnd);
+  const ceilings: Predictor[] = [...(dataset.world ? [new OraclePredictor(dataset.world)] : []), new HindsightTablePredictor(testSet)];
+  const predictors = [...models, ...baselines(sc.recentWindowMs), ...ceilings];
   let abRun: ServerAb | undefined;
   try {
-    const testTransitions = dataset.transitions.filter((t) => t.ts >= config.testStart && t.ts < config.testEnd).length;
+    const testTransitions = testSet.length;
     if (o.ab) {
       if (!lab) throw new ReplayError("--ab needs model strategies to serve (got --strategies none)");
       abRun = await lab.startAb({ arms: o.ab.arms, requestsPerArm: o.ab.users ?? 2000, testTransitions, seed: o.seed });
@@ -151,7 +182,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
         ...(p.updates ? { updates: p.updates() } : {}),
       };
     }
-    const analyses: Results["analyses"] = { drift: driftSeries(dataset.transitions, 30 * Math.min(config.timeScale, 12)) };
+    const analyses: Results["analyses"] = {
+      drift: driftSeries(dataset.transitions, 30 * Math.min(config.timeScale, 12)),
+      ...comparisons(predictors, boards, o.seed, dataset.world !== undefined),
+    };
     const ragAgreement = lab ? await lab.ragAgreement() : undefined;
     if (ragAgreement) analyses.ragAgreement = ragAgreement;
     const ab = abRun?.result();
@@ -163,7 +197,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
       strategies,
       analyses,
       ...(ab ? { ab } : {}),
-      findings: findings(strategies, ab),
+      findings: findings(strategies, ab, analyses),
       timings: { wall_s: (performance.now() - wallStart) / 1000, walk_s: walkS, ...(lab?.timings() ?? {}) },
     });
     const report = await writeReport(results, o.reportsDir);

@@ -38,7 +38,8 @@ export const UpdateEntrySchema = z.object({
 export type UpdateEntry = z.infer<typeof UpdateEntrySchema>;
 
 export const StrategyResultSchema = QualitySchema.extend({
-  kind: z.enum(["model", "baseline"]),
+  /** oracle: a ceiling, not a strategy (the Bayes-optimal predictor of a synthetic world, or the best last-k table in hindsight). */
+  kind: z.enum(["model", "baseline", "oracle"]),
   /** Measured, so not reproducible bit for bit: see TIMING_KEYS. */
   train_cpu_s: z.number(),
   refresh_s: z.number(),
@@ -50,6 +51,10 @@ export const StrategyResultSchema = QualitySchema.extend({
   updates: z.array(UpdateEntrySchema).optional(),
 });
 export type StrategyResult = z.infer<typeof StrategyResultSchema>;
+
+/** A paired figure on the same test transitions with its bootstrap 95 % CI (a share of a ceiling, or a difference). */
+const PairedSchema = z.object({ value: z.number(), ci: Interval });
+const PairedFiguresSchema = z.object({ "hit@1": PairedSchema, "hit@10": PairedSchema });
 
 export const DriftPointSchema = z.object({ start: z.number(), mean: z.number(), variance: z.number(), keys: z.number().int() });
 
@@ -75,6 +80,10 @@ export const ResultsSchema = z.object({
   strategies: z.record(z.string(), StrategyResultSchema),
   analyses: z.object({
     drift: z.object({ windowDays: z.number(), topN: z.number().int(), mean: z.number(), series: z.array(DriftPointSchema) }).optional(),
+    /** Each strategy's hit@1 / hit@10 as a share of the reference ceiling's (strategy `reference`). */
+    ceiling: z.object({ reference: z.string(), note: z.string(), shares: z.record(z.string(), PairedFiguresSchema) }).optional(),
+    /** model strategy -> baseline -> hit rate difference (model - baseline). */
+    versusBaselines: z.record(z.string(), z.record(z.string(), PairedFiguresSchema)).optional(),
     ragAgreement: z
       .object({
         keys: z.number().int(),

@@ -3,14 +3,14 @@ import { FreshrecError } from "@freshrec/core";
 /** The store at `uri` was written by another schema version (or with another k) than this code reads. */
 export class IncompatibleStoreError extends FreshrecError {
   constructor(readonly uri: string, detail: string) {
-    super("store_incompatible", `store ${uri} is incompatible: ${detail}`);
+    super("store-incompatible", `store ${uri} is incompatible: ${detail}`);
   }
 }
 
 /** A request the store cannot satisfy as asked (e.g. vector-only items when clusters have no centroids). */
 export class StoreUsageError extends FreshrecError {
   constructor(message: string) {
-    super("store_usage", message);
+    super("store-usage", message);
   }
 }
 

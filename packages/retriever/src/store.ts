@@ -28,6 +28,8 @@ import { TransitionIndex } from "./transition-index.js";
 import { rankWindow, type Ranked, type RankedSuccessor, type SuccessorMethod } from "./ranking.js";
 import { DERIVED, PROBE, SCHEMAS, SCHEMA_VERSION, TABLE, isDerived, remedy, storeFault, type TableName } from "./tables.js";
 import { keyEmbedding } from "./key-embedding.js";
+import { isObjectStoreUri, lanceStorageOptions, resolveObjectStorage, type ObjectStorage } from "./storage-options.js";
+import { ServedAnswerLog, SERVED_ANSWERS_TABLE } from "./served-answers.js";
 import { DEFAULT_MAX_UNINDEXED_IDS, StoredIdFilter, fillFilter, indexEventIds, indexedIds, unindexedRows } from "./event-ids.js";
 
 export type ProgressFn = (e: { phase: string; done: number; total?: number; info?: Record<string, number | string> }) => void;
@@ -45,6 +47,8 @@ export interface StoreOptions {
   maxUnindexedIds?: number;
   /** false: refuse to create a store where there is none (check and repair open existing stores only). Default true. */
   create?: boolean;
+  /** How to reach an s3:// store; default: the AWS environment variables (storage-options.ts). */
+  storage?: ObjectStorage;
 }
 
 export interface SuccessorResult {
@@ -196,7 +200,8 @@ export async function openStore(uri: string, opts: StoreOptions = {}): Promise<S
   const readConsistencyMs = opts.readConsistencyMs ?? 1000;
   // connect() creates a missing folder: an existing-only open must look first.
   if (opts.create === false && isLocalUri(uri) && !existsSync(localPath(uri))) throw new StoreUsageError(`no store at ${uri}`);
-  const db = await lancedb.connect(uri, { readConsistencyInterval: readConsistencyMs / 1000 }, new lancedb.Session(BigInt(INDEX_CACHE_BYTES), BigInt(METADATA_CACHE_BYTES)));
+  const storageOptions = isObjectStoreUri(uri) ? { storageOptions: lanceStorageOptions(opts.storage ?? resolveObjectStorage(undefined)) } : {};
+  const db = await lancedb.connect(uri, { readConsistencyInterval: readConsistencyMs / 1000, ...storageOptions }, new lancedb.Session(BigInt(INDEX_CACHE_BYTES), BigInt(METADATA_CACHE_BYTES)));
   removeStaleLanceTmp(uri);
   const meta = await readMeta(uri, db);
   if (!meta) {
@@ -299,6 +304,8 @@ export class Store {
   private healthProbe?: { at: number; result: Promise<StoreHealth>; settled: boolean };
   /** The last write that found the disk full, and the free space then (health reports it until space grows). */
   private diskFault?: { problem: StoreProblem; at: number; freeBytes?: number };
+  /** What the server answered (online quality); written by the writer in batches. */
+  readonly servedAnswers: ServedAnswerLog;
 
   constructor(
     readonly uri: string,
@@ -310,6 +317,7 @@ export class Store {
     this.readConsistencyMs = cfg.readConsistencyMs;
     this.maxBatch = cfg.maxBatch;
     this.maxUnindexedIds = cfg.maxUnindexedIds;
+    this.servedAnswers = new ServedAnswerLog(uri, db);
   }
 
   // ---------------------------------------------------------------- tables
@@ -349,8 +357,24 @@ export class Store {
     }
   }
 
-  private async exists(name: TableName): Promise<boolean> {
-    return (await this.db.tableNames()).includes(name);
+  /** The store's tables that exist now. */
+  private async tableNames(): Promise<string[]> {
+    if (isLocalUri(this.uri)) return this.db.tableNames();
+    const present: string[] = [];
+    for (const name of [...Object.values(TABLE), SERVED_ANSWERS_TABLE]) if (await this.exists(name)) present.push(name);
+    return present;
+  }
+
+  private async exists(name: string): Promise<boolean> {
+    if (isLocalUri(this.uri)) return (await this.db.tableNames()).includes(name);
+    // Listing tables is unreliable on object storage (s3rver lists none): open by name instead.
+    try {
+      (await this.db.openTable(name)).close();
+      return true;
+    } catch (err) {
+      if (failureKind(err) === "missing") return false;
+      throw storeFault(this.uri, name, err);
+    }
   }
 
   /**
@@ -953,6 +977,15 @@ export class Store {
     return { userId, clusters: parseHistoryKey(strings(t, "key")[at]!), lastTs: numbers(t, "lastTs")[at]! };
   }
 
+  /** Positive engagements (signal >= the store's threshold) with ts in [start, end), committed batches only: what online quality joins answers with. */
+  async positiveEvents(opts: { start: number; end: number }): Promise<Array<{ userId: string; clusterId: number; ts: number }>> {
+    const watermark = await this.watermark();
+    const t = await this.rows(TABLE.events, `ts >= ${opts.start} AND ts < ${opts.end} AND signal >= ${this.positiveThreshold} AND seq <= ${watermark}`, ["userId", "clusterId", "ts"]);
+    const users = strings(t, "userId");
+    const clusters = numbers(t, "clusterId");
+    return numbers(t, "ts").map((ts, i) => ({ userId: users[i]!, clusterId: clusters[i]!, ts }));
+  }
+
   /** Event time range over committed batches. */
   async timeRange(): Promise<{ min: number; max: number } | null> {
     const t = await this.rows(TABLE.folds, undefined, ["minTs", "maxTs"]);
@@ -1038,7 +1071,7 @@ export class Store {
       const compacted: string[] = [];
       let fragments = 0;
       let versions = 0;
-      for (const name of await this.db.tableNames()) {
+      for (const name of await this.tableNames()) {
         const t = name as TableName;
         const stats = await withLanceTmp(this.uri, () => this.on(t, (h) => h.optimize({ cleanupOlderThan })));
         if (stats.compaction.fragmentsRemoved > 0) compacted.push(name);
@@ -1104,6 +1137,7 @@ export class Store {
     await this.queue;
     for (const h of this.handles.values()) (await h.catch(() => undefined))?.close();
     this.handles.clear();
+    this.servedAnswers.close();
     this.db.close();
   }
 }

@@ -66,6 +66,7 @@ export function remedy(uri: string, name: string): string {
   if (name === TABLE.events) return `The events table is the store's log and cannot be rebuilt: \`freshrec store check --store ${uri}\` shows what is unreadable; ${lost}.`;
   if (name === TABLE.meta) return `Without it the store's settings (schema version, k, threshold) are unknown: ${lost}.`;
   if (name === TABLE.predictions) return `Prediction tables are model output: ${lost}, then run a table refresh.`;
+  if (name === "served_answers") return `Served answers only feed the online quality figures: move the table's folder (${name}.lance) aside to start recording afresh, or ${lost}.`;
   return `Items and clusters come from the import: ${lost}.`;
 }
 

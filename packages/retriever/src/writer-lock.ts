@@ -35,7 +35,8 @@ export interface WriterLock {
   readonly holder: WriterLockHolder;
   /** Whether this process took the lock (false: it writes on behalf of its parent, which holds it). */
   readonly owned: boolean;
-  release(): void;
+  /** Gives the lock up (a lease on an object store: resolves once the lock object is deleted). */
+  release(): void | Promise<void>;
 }
 
 export interface WriterLockOptions {
@@ -69,9 +70,15 @@ function readHolder(path: string): WriterLockHolder | "unreadable" | null {
 }
 
 /** Dead: a process of this host that is gone, or any holder whose heartbeat stopped. */
-function isDead(h: WriterLockHolder, staleMs: number): boolean {
+export function isDead(h: WriterLockHolder, staleMs: number): boolean {
   if (h.host === hostname() && !pidAlive(h.pid)) return true;
   return Date.now() - h.heartbeatAt > staleMs;
+}
+
+/** A holder record for this process, with a fresh token. */
+export function newHolder(command: string): WriterLockHolder {
+  const now = Date.now();
+  return { pid: process.pid, host: hostname(), command, startedAt: now, heartbeatAt: now, token: randomBytes(16).toString("hex") };
 }
 
 function writeNew(path: string, holder: WriterLockHolder): boolean {
@@ -100,9 +107,8 @@ function writeNew(path: string, holder: WriterLockHolder): boolean {
 export function acquireWriterLock(storeUri: string, opts: WriterLockOptions): WriterLock {
   const staleMs = opts.staleMs ?? 60_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(1000, Math.floor(staleMs / 4));
-  const now = Date.now();
-  const mine: WriterLockHolder = { pid: process.pid, host: hostname(), command: opts.command, startedAt: now, heartbeatAt: now, token: randomBytes(16).toString("hex") };
-  if (!isLocal(storeUri)) return { holder: mine, owned: false, release() {} };
+  const mine = newHolder(opts.command);
+  if (!isLocal(storeUri)) throw new FreshrecError("usage", `${storeUri} is on object storage: take its writer lock with acquireStoreWriterLock`);
   mkdirSync(storeUri, { recursive: true });
   const path = join(storeUri, LOCK_FILE);
   for (let attempt = 0; attempt < 20; attempt++) {

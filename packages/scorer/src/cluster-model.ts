@@ -1,9 +1,10 @@
-import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
 import { promptLength, type LayoutParams } from "@freshrec/core";
 import { amxKernelsActive, decodeBatchLimit } from "./llama-cpp-workarounds.js";
-import { ModelFileError, ScorerDisposedError, StaleAdapterError } from "./errors.js";
+import { AdapterCache } from "./adapter-cache.js";
+import { createScoringContexts } from "./lane-pool.js";
+import { ModelFileError, ScorerDisposedError } from "./errors.js";
 import { readAdapterMetadata, readGgufMetadata, type ModelFileInfo } from "./metadata.js";
 import { PooledScorer, type Scorer } from "./scorer.js";
 
@@ -47,14 +48,13 @@ export interface ClusterModel {
 
 let llamaPromise: Promise<Llama> | null = null;
 /** One llama.cpp instance per process, prebuilt binaries only; maxThreads 0 makes each context use exactly the threads it asks for. */
-function llama(): Promise<Llama> {
+export function llama(): Promise<Llama> {
   llamaPromise ??= getLlama({ build: "never", gpu: false, maxThreads: 0, logLevel: LlamaLogLevel.error });
   return llamaPromise;
 }
 
 class LoadedClusterModel implements ClusterModel {
-  /** Resolved adapter path -> the file's identity when llama.cpp first loaded it. */
-  private readonly adapters = new Map<string, string>();
+  private readonly adapters = new AdapterCache();
   private readonly scorers = new Set<Scorer>();
   private disposed = false;
 
@@ -90,36 +90,24 @@ class LoadedClusterModel implements ClusterModel {
     if (opts.adapterPath !== undefined) {
       const path = resolve(opts.adapterPath);
       const adapter = await readAdapterMetadata(path, this.info);
-      await this.checkNotStale(path);
+      await this.adapters.admit(path);
       adapterId = opts.adapterId ?? adapter.adapterId;
       lora = { adapters: [{ filePath: path, scale: opts.adapterScale ?? 1 }] };
     }
-    const kv = exact ? "F32" : "F16";
     // node-llama-cpp keeps one cell free per sequence; a prompt that fills the context would trigger a context shift.
     const cells = promptLength(this.info.layout) + 1;
     // node-llama-cpp sizes a batch at least one token per sequence, so a batch limit caps the sequences too.
     const limit = decodeBatchLimit(this.info, this.amxKernels) ?? Infinity;
     const sequences = Math.min(parallel, limit);
-    const created: LlamaContext[] = [];
-    try {
-      for (let i = 0; i < contexts; i++)
-        created.push(
-          await this.model.createContext({
-            sequences,
-            contextSize: cells,
-            batchSize: Math.min(sequences * cells, limit),
-            threads: this.threads,
-            flashAttention: !exact,
-            experimentalKvCacheKeyType: kv,
-            experimentalKvCacheValueType: kv,
-            ...(lora ? { lora } : {}),
-          }),
-        );
-    } catch (err) {
-      await Promise.all(created.map((c) => c.dispose()));
-      if (lora) throw new ModelFileError(lora.adapters[0]!.filePath, "adapter", `llama.cpp could not load it (${(err as Error).message})`, { cause: err });
-      throw err;
-    }
+    const created = await createScoringContexts(this.model, {
+      count: contexts,
+      sequences,
+      contextSize: cells,
+      batchSize: Math.min(sequences * cells, limit),
+      threads: this.threads,
+      exact,
+      ...(lora ? { lora } : {}),
+    });
     const scorer = new PooledScorer(this.info.modelId, adapterId, this.info.layout, created);
     await scorer.warm();
     this.scorers.add(scorer);
@@ -141,15 +129,6 @@ class LoadedClusterModel implements ClusterModel {
     await Promise.all([...this.scorers].map((s) => s.dispose()));
     this.scorers.clear();
     await this.model.dispose();
-  }
-
-  /** Refuses a path whose file changed since llama.cpp cached it (see StaleAdapterError). */
-  private async checkNotStale(path: string): Promise<void> {
-    const s = await stat(path);
-    const identity = `${s.size}:${s.mtimeMs}:${s.ino}`;
-    const seen = this.adapters.get(path);
-    if (seen !== undefined && seen !== identity) throw new StaleAdapterError(path);
-    this.adapters.set(path, identity);
   }
 }
 

@@ -59,3 +59,23 @@ export class ScoringError extends FreshrecError {
     super("scoring-failed", `scoring failed: ${reason}`);
   }
 }
+
+/** A GGUF file freshrec cannot use as a text model (no text tokenizer, an encoder, no weights, ...); the reason says why. */
+export class UnusableModelError extends FreshrecError {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super("unusable-model", `${path} cannot be used as a freshrec model: ${reason}`);
+  }
+}
+
+/** Cluster descriptions whose answers tokenise to the same ids: a text model could not tell them apart. */
+export class AmbiguousDescriptionsError extends FreshrecError {
+  constructor(readonly groups: number[][]) {
+    super(
+      "ambiguous-descriptions",
+      `clusters whose descriptions tokenise identically (give them distinct keywords): ${groups.map((g) => g.join(" = ")).join("; ")}`,
+    );
+  }
+}

@@ -58,7 +58,7 @@ async function checkGgufPreamble(path: string, kind: "model" | "adapter"): Promi
   }
 }
 
-async function readHeader(path: string, kind: "model" | "adapter"): Promise<GgufFileInfo> {
+export async function readHeader(path: string, kind: "model" | "adapter"): Promise<GgufFileInfo> {
   try {
     const s = await stat(path);
     if (!s.isFile()) throw new ModelFileError(path, kind, "not a regular file");
@@ -76,9 +76,9 @@ async function readHeader(path: string, kind: "model" | "adapter"): Promise<Gguf
 
 const dims = (d: readonly (number | bigint)[]) => d.map(Number);
 /** The value at a dotted key of GGUF metadata as readGgufFileInfo nests it ("a.b.c" -> metadata.a.b.c); checked where read. */
-const metaAt = (info: GgufFileInfo, key: string): unknown =>
+export const metaAt = (info: GgufFileInfo, key: string): unknown =>
   key.split(".").reduce<unknown>((o, k) => (o !== null && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), info.metadata);
-const tensorInfo = (info: GgufFileInfo) => info.fullTensorInfo ?? info.tensorInfo ?? [];
+export const tensorInfo = (info: GgufFileInfo) => info.fullTensorInfo ?? info.tensorInfo ?? [];
 const tensorMap = (info: GgufFileInfo) => new Map(tensorInfo(info).map((t) => [t.name, dims(t.dimensions)]));
 
 /** Reads and validates a freshrec base model's header: architecture, freshrec.* keys and the vocabulary contract. */

@@ -8,7 +8,7 @@ import { ScoringError } from "./errors.js";
  * sequence and reading the flat array directly removes it. The version is pinned exactly (package.json);
  * `NextTokenReader.open` checks this shape so an upgrade that changes it fails loudly at scorer creation.
  */
-interface SequenceInternals {
+export interface SequenceInternals {
   _decodeTokens(
     tokens: Token[],
     logits: boolean[],
@@ -26,7 +26,7 @@ interface SequenceInternals {
     _llama: { _bindings: { AddonSampler: new (model: unknown) => NativeSampler } };
   };
 }
-interface NativeSampler {
+export interface NativeSampler {
   applyConfig(config: object): void;
   dispose(): void;
 }
@@ -49,8 +49,21 @@ export class LogitsReadQueue {
   }
 }
 
+/** The sequence's node-llama-cpp internals, or ScoringError when they are not the shape this module drives. */
+export function sequenceInternals(seq: LlamaContextSequence): SequenceInternals {
+  const s = seq as unknown as Partial<SequenceInternals>;
+  const ok =
+    typeof s._decodeTokens === "function" &&
+    typeof s._resolveSamplerConfig === "function" &&
+    typeof s._context?._ctx?.sampleToken === "function" &&
+    typeof s._context?._llama?._bindings?.AddonSampler === "function" &&
+    s.model?._model !== undefined;
+  if (!ok) throw new ScoringError("node-llama-cpp's internal sequence API is not the one this scorer drives (written against node-llama-cpp 3.21.1)");
+  return s as SequenceInternals;
+}
+
 /** node-llama-cpp's default evaluation priority (all our sequences are equal). */
-const PRIORITY = 5;
+export const PRIORITY = 5;
 
 /**
  * Reads next-token probabilities off one context sequence, keeping what the sequence already holds: every prompt
@@ -75,14 +88,7 @@ export class NextTokenReader {
 
   /** `reads` must be shared by every reader of the sequence's context. */
   static open(seq: LlamaContextSequence, reads: LogitsReadQueue): NextTokenReader {
-    const s = seq as unknown as Partial<SequenceInternals>;
-    const ok =
-      typeof s._decodeTokens === "function" &&
-      typeof s._resolveSamplerConfig === "function" &&
-      typeof s._context?._ctx?.sampleToken === "function" &&
-      typeof s._context?._llama?._bindings?.AddonSampler === "function" &&
-      s.model?._model !== undefined;
-    if (!ok) throw new ScoringError("node-llama-cpp's internal sequence API is not the one this scorer drives (written against node-llama-cpp 3.21.1)");
+    sequenceInternals(seq);
     return new NextTokenReader(seq, reads);
   }
 

@@ -1,7 +1,8 @@
 import type { LlamaContext } from "node-llama-cpp";
 import { promptTokens, vocabSize, type ClusterId, type LayoutParams } from "@freshrec/core";
 import { clusterDistribution, type ClusterScore } from "./distribution.js";
-import { ScorerDisposedError, ScoringError } from "./errors.js";
+import { ScoringError } from "./errors.js";
+import { LanePool } from "./lane-pool.js";
 import { LogitsReadQueue, NextTokenReader } from "./next-token-reader.js";
 
 export interface Prompt {
@@ -23,19 +24,8 @@ export interface Scorer {
   dispose(): Promise<void>;
 }
 
-interface Job {
-  tokens: number[];
-  resolve(probs: number[]): void;
-  reject(err: unknown): void;
-}
-
 export class PooledScorer implements Scorer {
-  private readonly idle: NextTokenReader[];
-  private readonly queue: Job[] = [];
-  private queueHead = 0;
-  private inFlight = 0;
-  private disposed = false;
-  private drained: (() => void) | null = null;
+  private readonly pool: LanePool<NextTokenReader>;
 
   constructor(
     readonly baseId: string,
@@ -43,16 +33,17 @@ export class PooledScorer implements Scorer {
     private readonly layout: LayoutParams,
     private readonly contexts: LlamaContext[],
   ) {
-    this.idle = contexts.flatMap((c) => {
+    const readers = contexts.flatMap((c) => {
       const reads = new LogitsReadQueue();
       return Array.from({ length: c.totalSequences }, () => NextTokenReader.open(c.getSequence(), reads));
     });
+    this.pool = new LanePool(readers, `scorer for ${baseId}`);
   }
 
   /** Runs one prompt through every sequence so the first real request pays no warm-up and finds `<s> <hist>` resident. */
   async warm(): Promise<void> {
     const empty = { history: [], rag: null };
-    await this.run(Array.from({ length: this.idle.length }, () => empty));
+    await this.run(Array.from({ length: this.pool.size }, () => empty));
   }
 
   async scoreNext(prompts: Prompt[]): Promise<ClusterScore[][]> {
@@ -74,43 +65,18 @@ export class PooledScorer implements Scorer {
   }
 
   async dispose(): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    if (this.inFlight > 0 || this.queueHead < this.queue.length) await new Promise<void>((r) => (this.drained = r));
-    for (const r of this.idle) r.dispose();
+    await this.pool.dispose();
     await Promise.all(this.contexts.map((c) => c.dispose()));
   }
 
   private run(prompts: Prompt[]): Promise<number[][]> {
-    if (this.disposed) return Promise.reject(new ScorerDisposedError(`scorer for ${this.baseId}`));
     // Build (and validate) every prompt before queueing any, so a bad cluster id fails the call as a whole.
-    const tokens = prompts.map((p) => promptTokens(p.history, p.rag, this.layout));
-    const results = Promise.all(tokens.map((t) => new Promise<number[]>((resolve, reject) => this.queue.push({ tokens: t, resolve, reject }))));
-    this.pump();
-    return results;
-  }
-
-  private pump(): void {
-    while (this.idle.length > 0 && this.queueHead < this.queue.length) {
-      const job = this.queue[this.queueHead++]!;
-      const reader = this.idle.pop()!;
-      this.inFlight++;
-      reader
-        .read(job.tokens)
-        .then(job.resolve, async (err: unknown) => {
-          job.reject(err);
-          await reader.clear(); // unknown state after a failure: start clean
-        })
-        .finally(() => {
-          this.inFlight--;
-          this.idle.push(reader);
-          this.pump();
-        });
+    let tokens: number[][];
+    try {
+      tokens = prompts.map((p) => promptTokens(p.history, p.rag, this.layout));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = 0;
-      this.queueHead = 0;
-      if (this.inFlight === 0) this.drained?.();
-    }
+    return Promise.all(tokens.map((t) => this.pool.run((reader) => reader.read(t))));
   }
 }

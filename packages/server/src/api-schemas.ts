@@ -68,6 +68,7 @@ export const LineageSchema = z.object({
   ragBlend: z.number().min(0).max(1).describe("weight of the key's retrieved successor shares mixed into the model's probabilities"),
   popularityBlend: z.number().min(0).max(1).describe("weight of recent next-cluster popularity mixed in (both 0: the model alone)"),
   mode: ModeSchema,
+  arm: z.enum(["active", "candidate"]).optional().describe("while an experiment runs: the arm that answered (its candidate table, or the active artefacts)"),
 });
 export type Lineage = z.infer<typeof LineageSchema>;
 
@@ -104,14 +105,14 @@ export const JobBodySchema = z.strictObject({
 });
 
 export const JobAnswerSchema = z.object({
-  job: z.object({ id: z.string(), kind: z.string(), state: z.enum(["running", "succeeded", "rejected", "failed"]), startedAt: z.number(), endedAt: z.number().optional(), error: z.string().optional() }),
+  job: z.object({ id: z.string(), kind: z.string(), state: z.enum(["running", "succeeded", "rejected", "failed"]), startedAt: z.number(), endedAt: z.number().optional(), error: z.string().optional(), progress: z.object({ phase: z.string(), done: z.number(), total: z.number().optional() }).optional() }),
 });
 
 const SwapOutcomeSchema = z.object({ at: z.number(), ok: z.boolean(), what: z.string(), reason: z.string().optional() });
 
 export const ModelAnswerSchema = z.object({
   ready: z.boolean(),
-  lineage: LineageSchema.omit({ mode: true }),
+  lineage: LineageSchema.omit({ mode: true, arm: true }),
   since: z.number().nullable(),
   registryActive: z.object({ base: z.string().nullable(), adapter: z.string().nullable(), table: z.string().nullable(), since: z.number() }),
   serving: z.object({ scorerGeneration: z.number(), tableGeneration: z.number(), tableKeys: z.number(), adaptersCachedByModel: z.number(), modelsDraining: z.number() }),
@@ -119,6 +120,9 @@ export const ModelAnswerSchema = z.object({
   lastFailure: SwapOutcomeSchema.nullable().describe("the most recent failed swap, with its reason"),
   registry: z.array(z.record(z.string(), z.unknown())).describe("artefact records with their gate results"),
   role: z.enum(["writer", "replica"]),
+  ingest: z
+    .object({ received: z.number().int(), newestEventTs: z.number().nullable(), lagS: z.number().nullable() })
+    .describe("events posted to this process since it started, the newest event time among them and how far it trailed the serving clock at the last ingest"),
   loop: z
     .object({
       phase: z.string().describe("waiting-for-data | bootstrapping | running | idle"),

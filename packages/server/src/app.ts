@@ -16,6 +16,11 @@ import { RateLimiter } from "./rate-limit.js";
 import { rawQuery, RequestPipeline, type RequestState } from "./pipeline.js";
 import { routeSpecs } from "./routes.js";
 import type { ServiceContext } from "./service-context.js";
+import { ServedAnswerRecorder } from "./served-recorder.js";
+import { OnlineQuality } from "./quality.js";
+import { TableDiffs } from "./table-diff.js";
+import { dashboardAssets } from "./dashboard-assets.js";
+import { ExperimentControl } from "./experiment.js";
 
 export const SERVER_VERSION = "0.1.0";
 
@@ -75,6 +80,9 @@ export function createApp(deps: AppDeps): FreshrecApp {
     parallel: config.serving.parallel,
     swapTimeoutMs: config.serving.swapTimeoutMs,
   });
+  const experiments = new ExperimentControl((id) => manager.loadTable(id), clock);
+  // Replicas open the store read-only: their recorded answers stay in memory (see ServedAnswerRecorder).
+  const recorder = new ServedAnswerRecorder({ settings: config.recording, ...(config.role === "writer" ? { sink: deps.store } : {}), metrics, log });
   const predictor = new Predictor({
     manager,
     store: deps.store,
@@ -84,8 +92,13 @@ export function createApp(deps: AppDeps): FreshrecApp {
     ragMethod: config.serving.ragMethod,
     userCacheMs: config.serving.userCacheMs,
     userCacheSize: config.serving.userCacheSize,
+    experiments,
+    ...(config.recording.enabled ? { onServed: (answer: Parameters<ServedAnswerRecorder["record"]>[0]) => recorder.record(answer) } : {}),
   });
+  const quality = new OnlineQuality({ store: deps.store, recorder, experiments, settings: config.quality, clock, metrics });
   let newestIngested = 0;
+  let received = 0;
+  let lagAtIngestS: number | null = null;
   const context: ServiceContext = {
     store: deps.store,
     registry: deps.registry,
@@ -96,11 +109,16 @@ export function createApp(deps: AppDeps): FreshrecApp {
     ...(deps.jobs ? { jobs: deps.jobs } : {}),
     ...(deps.loop ? { loop: deps.loop } : {}),
     metrics,
+    quality,
+    experiments,
+    tableDiffs: new TableDiffs({ store: deps.store, registry: deps.registry }),
     clock,
     afterIngest(events: Event[]) {
+      received += events.length;
       predictor.invalidateUsers(new Set(events.map((e) => e.userId)));
       for (const e of events) if (e.ts > newestIngested) newestIngested = e.ts;
-      metrics.ingestLagSeconds.set(Math.max(0, (clock() - newestIngested) / 1000));
+      lagAtIngestS = Math.max(0, (clock() - newestIngested) / 1000);
+      metrics.ingestLagSeconds.set(lagAtIngestS);
     },
     async modelAnswer() {
       const active = await deps.registry.active();
@@ -123,6 +141,7 @@ export function createApp(deps: AppDeps): FreshrecApp {
         degraded: manager.degraded,
         registry: (await deps.registry.list()).map((r) => ({ id: r.id, kind: r.kind, status: r.status, createdAt: r.createdAt, gate: r.gate, manifest: r.manifest })),
         role: config.role,
+        ingest: { received, newestEventTs: newestIngested || null, lagS: lagAtIngestS },
         loop: loopWithoutPaths(deps.loop?.status() ?? null),
         jobs: (deps.jobs?.list() ?? []).map((job) => withoutPathsAt(job, "error")),
       };
@@ -166,6 +185,8 @@ export function createApp(deps: AppDeps): FreshrecApp {
 
   app.get("/metrics", async (_req, res) => {
     state(res).route = "/metrics";
+    // Refreshes the online-quality gauges (a cached report when one is fresh); a failure leaves them as they were.
+    await quality.report().catch((err: unknown) => log.warn({ err }, "online quality for /metrics failed"));
     res.setHeader("content-type", metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
   });
@@ -173,6 +194,12 @@ export function createApp(deps: AppDeps): FreshrecApp {
     state(res).route = "/openapi.json";
     pipeline.reply(res, state(res), 200, openapi);
   });
+
+  // The dashboard's static files hold no data (every figure comes from the read-scoped API), so they are open.
+  app.use("/dashboard", (_req: Request, res: Response, next: NextFunction) => {
+    state(res).route = "/dashboard";
+    next();
+  }, dashboardAssets());
 
   app.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`no route ${req.method} ${req.path}`)));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => pipeline.fail(res, state(res), err));
@@ -190,9 +217,16 @@ export function createApp(deps: AppDeps): FreshrecApp {
     log,
     async start() {
       manager.watch();
+      recorder.start(clock);
       await manager.sync("startup");
+      if (config.experiment)
+        await experiments.start(config.experiment).then(
+          (e) => log.info({ candidate: e.candidate.id, share: e.settings.share }, "experiment started: traffic split between the active table and the candidate"),
+          (err: unknown) => log.error({ err, candidate: config.experiment!.candidateTable }, "the configured experiment's candidate table does not load; serving without the experiment"),
+        );
     },
     async close() {
+      await recorder.close();
       await manager.close();
       await deps.store.close();
     },

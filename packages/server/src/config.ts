@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DAY_MS, FreshrecError, parseOrThrow } from "@freshrec/core";
 import { ApiKeySchema, parseApiKeys } from "./auth.js";
+import { ExperimentSettingsSchema } from "./experiment.js";
 
 
 export const ServerConfigSchema = z.strictObject({
@@ -45,6 +46,37 @@ export const ServerConfigSchema = z.strictObject({
       swapTimeoutMs: z.number().int().min(100).default(60_000),
     })
     .default({ liveWindowMs: 14 * DAY_MS, ragMethod: "frequency", reloadEvery: 16, userCacheMs: 10_000, userCacheSize: 100_000, parallel: 16, threads: 1, swapTimeoutMs: 60_000 }),
+  /** Served answers recorded for online quality: sampled, buffered in memory, flushed in batches by the writer (replicas keep theirs in memory). */
+  recording: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Share of user answers recorded (drawn from a generator seeded by `seed`). */
+      sampleRate: z.number().min(0).max(1).default(1),
+      seed: z.number().int().default(1),
+      /** Answers held in memory: past it, a writer drops new ones (counted), a replica forgets its oldest. */
+      bufferSize: z.number().int().min(1).default(100_000),
+      /** The writer appends the buffer to the store this often (one LanceDB version per flush). */
+      flushEveryMs: z.number().int().min(50).default(5_000),
+      /** The writer deletes stored answers older than this (hourly): the log must not outgrow the store. */
+      retentionMs: z.number().int().positive().default(30 * DAY_MS),
+    })
+    .prefault({}),
+  /** Online quality: the share of served answers whose clusters the user engaged with within the horizon. */
+  quality: z
+    .strictObject({
+      horizonMs: z.number().int().positive().default(DAY_MS),
+      /** Answers served this far back from now are counted (bounds the join). */
+      windowMs: z.number().int().positive().default(7 * DAY_MS),
+      /** At most about this many stored answers are joined: past it the window shrinks to the latest ones (high traffic: also lower recording.sampleRate). */
+      maxAnswers: z.number().int().positive().default(200_000),
+      /** Width of the time buckets of the quality-over-time series. */
+      bucketMs: z.number().int().positive().default(DAY_MS),
+      /** A computed report is reused this long (the dashboard and /metrics poll it). */
+      cacheMs: z.number().int().min(0).default(2_000),
+    })
+    .prefault({}),
+  /** A traffic split between the active table and a candidate (see experiment.ts); also startable by an admin call. */
+  experiment: ExperimentSettingsSchema.optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** SIGTERM: how long in-flight requests may take before the process exits anyway. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),

@@ -1,11 +1,11 @@
-import { clip, FreshrecError, MAX_LISTED_ISSUES, ValidationError } from "@freshrec/core";
+import { clip, FreshrecError, MAX_LISTED_ISSUES, ValidationError, type ErrorCode } from "@freshrec/core";
 import { storeFaultAnswer } from "./store-health.js";
 
 /** An error the API answers with a specific HTTP status; its message is safe to show to the client. */
 export class HttpError extends FreshrecError {
   constructor(
     readonly status: number,
-    code: string,
+    code: ErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {

@@ -65,6 +65,27 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly servedAnswers = new Counter({
+    name: "freshrec_served_answers_total",
+    help: "Served user answers by what became of their record: recorded, sampled_out, dropped (buffer full), forgotten (replica), stored, store_failed",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly onlineHitRate = new Gauge({
+    name: "freshrec_online_hit_rate",
+    help: "Share of settled served answers whose top-1 (at=top1) or any top-k cluster (at=topk) the user engaged with within the quality horizon",
+    labelNames: ["table_id", "adapter_id", "mode", "arm", "at"] as const,
+    registers: [this.registry],
+  });
+
+  readonly onlineSettledAnswers = new Gauge({
+    name: "freshrec_online_settled_answers",
+    help: "Served answers whose quality horizon has passed, in the quality window, by what answered",
+    labelNames: ["table_id", "adapter_id", "mode", "arm"] as const,
+    registers: [this.registry],
+  });
+
   readonly ready = new Gauge({ name: "freshrec_ready", help: "1 once a model and a table are loaded", registers: [this.registry] });
 
   constructor(opts: { processMetrics?: boolean } = {}) {

@@ -265,6 +265,17 @@ export class ModelManager {
   }
 
   private async swapTable(id: string, records: Map<string, ArtefactRecord>): Promise<string> {
+    const table = await this.buildTable(id, records);
+    void this.tables.swap(table);
+    return `${id} (${table.rows.size} keys)`;
+  }
+
+  /** A registered table loaded beside the active one (an experiment's candidate arm); not swapped in. */
+  async loadTable(id: string): Promise<ServingTable> {
+    return this.buildTable(id, new Map((await this.o.registry.list()).map((r) => [r.id, r])));
+  }
+
+  private async buildTable(id: string, records: Map<string, ArtefactRecord>): Promise<ServingTable> {
     const rec = this.record(records, id, "table");
     const { tableId, lineage } = rec.manifest;
     const stored = await this.o.store.predictionTable(tableId);
@@ -284,8 +295,7 @@ export class ModelManager {
     const meta = parseTableMeta(tableId, stored.meta);
     const weights = { rag: meta.ragBlend, popularity: meta.popularityBlend };
     const blend: TableBlend = meta.popularityShares ? { weights, popularity: meta.popularityShares } : { weights };
-    void this.tables.swap(new ServingTable(rec.id, rows, keywords, lineage.baseId, lineage.adapterId, lineage.snapshotId, blend));
-    return `${rec.id} (${rows.size} keys)`;
+    return new ServingTable(rec.id, rows, keywords, lineage.baseId, lineage.adapterId, lineage.snapshotId, blend);
   }
 
   private publishLineage(): void {

@@ -1,5 +1,6 @@
 import type { Cluster, ClusterId, Event } from "@freshrec/core";
 import type { Registry } from "@freshrec/registry";
+import type { ServedAnswer } from "@freshrec/retriever";
 import type { Disposable } from "./swap-slot.js";
 
 /**
@@ -22,6 +23,15 @@ export interface StorePort {
     opts: { asOf: number; windowMs: number; n: number; method?: "frequency" | "trend" },
   ): Promise<{ items: SuccessorItem[]; source: string; key: string; support: number }>;
   clusters(): Promise<Cluster[]>;
+  /** Positive engagements in [start, end): what online quality joins served answers with. */
+  positiveEvents(opts: { start: number; end: number }): Promise<Array<{ userId: string; clusterId: ClusterId; ts: number }>>;
+  /** The served-answers log (written by the writer only). */
+  readonly servedAnswers: {
+    append(rows: readonly ServedAnswer[]): Promise<void>;
+    read(opts: { from: number; to: number }): Promise<ServedAnswer[]>;
+    count(opts: { from: number; to: number }): Promise<number>;
+    prune(before: number): Promise<void>;
+  };
   predictionTable(id: string): Promise<{ id: string; meta: Record<string, unknown>; rows: Array<{ key: string; clusters: number[]; probs: number[] }> } | null>;
   close(): Promise<void>;
 }
@@ -50,6 +60,8 @@ export interface JobView {
   startedAt: number;
   endedAt?: number;
   error?: string;
+  /** The running job's latest progress event. */
+  progress?: { phase: string; done: number; total?: number };
 }
 
 /** Starts update jobs on the writer (admin routes); replicas have none. */
@@ -61,6 +73,8 @@ export interface JobsPort {
 
 /** What the update loop says about itself: shown in /v1/model and, before the first model, in /readyz. */
 export interface LoopPort {
+  /** The latest scheduler decisions, oldest first, with the drift reading behind each (for the dashboard). */
+  decisions?(limit: number): unknown[];
   status(): { phase: string; transitions?: { have: number; need: number }; failure?: { action: string; error: string; consecutive: number; nextAttemptAt: number } };
 }
 

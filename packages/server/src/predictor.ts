@@ -1,4 +1,6 @@
 import { advanceRecent, emptyRecent, type ClusterId } from "@freshrec/core";
+import type { ServedAnswer } from "@freshrec/retriever";
+import type { Arm, ExperimentControl } from "./experiment.js";
 import { blendWithRag } from "@freshrec/scorer";
 import type { Mode, NextInterestsAnswer } from "./api-schemas.js";
 import type { JsonText } from "./json-text.js";
@@ -19,6 +21,10 @@ export interface PredictorOptions {
   /** How long a user's recent clusters are reused before re-reading the store (ingest through this server invalidates at once). */
   userCacheMs: number;
   userCacheSize: number;
+  /** Called with every answer to a stored user (the served-answer recorder): must not block. */
+  onServed?: (answer: ServedAnswer) => void;
+  /** The traffic split, if one runs: stored users in its candidate arm are answered from its table. */
+  experiments?: ExperimentControl;
 }
 
 /** Successors retrieved for a live answer: the prompt shows the top RAG slots, the blend weighs them all (as table refreshes do). */
@@ -35,6 +41,7 @@ export class Predictor {
   /** Store reads in flight, one per user: a burst of requests for a user whose entry expired waits on one read. */
   private readonly loading = new Map<string, Promise<UserState>>();
   private rendered: RenderedTable | undefined;
+  private renderedCandidate: RenderedTable | undefined;
 
   constructor(private readonly o: PredictorOptions) {}
 
@@ -90,8 +97,11 @@ export class Predictor {
 
   private async answer(userId: string | undefined, rawHistory: ClusterId[], k: number, mode: Mode): Promise<Prediction> {
     const scorer = this.o.manager.scorers.value;
-    const table = this.o.manager.tables.value;
-    if (!scorer || !table) throw notReady("the server is still loading its model and table; see GET /readyz");
+    const active = this.o.manager.tables.value;
+    const experiment = userId === undefined ? null : (this.o.experiments?.current ?? null);
+    const arm: Arm | undefined = experiment ? experiment.armOf(userId!) : undefined;
+    const table = arm === "candidate" ? experiment!.candidate : active;
+    if (!scorer || !active || !table) throw notReady("the server is still loading its model and table; see GET /readyz");
     const { k: historyLen, nClusters } = scorer.layout;
     const { keywords } = table;
     for (const c of rawHistory) {
@@ -103,18 +113,38 @@ export class Predictor {
     if (mode === "table") {
       const row = table.lookup(history);
       if (row) {
-        if (this.rendered?.table !== table) this.rendered = new RenderedTable(table);
-        return this.rendered.answer(userId, history, row, k);
+        const rendered = this.renderedFor(table, arm);
+        if (userId !== undefined) this.o.onServed?.({ userId, ts: this.o.clock(), mode: "table", clusters: row.clusters.slice(0, k), baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, arm: arm ?? "active" });
+        return rendered.answer(userId, history, row, k);
       }
       this.o.metrics.tableFallbacks.inc();
-      const live = await this.live(history, k, table);
+      const live = await this.live(history, k, table, arm);
+      this.servedLive(userId, "table_fallback", live);
       return withUser({ ...live, fallback: `history key '${history.join(",")}' is not in table '${table.id}'; scored live` });
     }
-    return withUser(await this.live(history, k, table));
+    const live = await this.live(history, k, table, arm);
+    this.servedLive(userId, "live", live);
+    return withUser(live);
   }
 
-  /** Scores the history now, with retrieval as of the serving clock, mixed in as the active table's blend says. */
-  private async live(history: ClusterId[], k: number, table: ServingTable): Promise<Omit<NextInterestsAnswer, "userId">> {
+  /** The rendering of `table` as answered to `arm` (each arm's lineage says which one answered). */
+  private renderedFor(table: ServingTable, arm: Arm | undefined): RenderedTable {
+    const cached = arm === "candidate" ? this.renderedCandidate : this.rendered;
+    if (cached?.table === table && cached.arm === arm) return cached;
+    const fresh = new RenderedTable(table, arm);
+    if (arm === "candidate") this.renderedCandidate = fresh;
+    else this.rendered = fresh;
+    return fresh;
+  }
+
+  private servedLive(userId: string | undefined, mode: "live" | "table_fallback", answer: Omit<NextInterestsAnswer, "userId">): void {
+    if (userId === undefined || !this.o.onServed || answer.interests.length === 0) return;
+    const { baseId, adapterId, arm } = answer.lineage;
+    this.o.onServed({ userId, ts: this.o.clock(), mode, clusters: answer.interests.map((i) => i.clusterId), baseId, adapterId, tableId: null, arm: arm ?? "active" });
+  }
+
+  /** Scores the history now, with retrieval as of the serving clock, mixed in as the served table's blend says. */
+  private async live(history: ClusterId[], k: number, table: ServingTable, arm: Arm | undefined): Promise<Omit<NextInterestsAnswer, "userId">> {
     const asOf = this.o.clock();
     // Pin the scorer for the whole request: a swap meanwhile disposes it only after this request is done.
     const lease = this.o.manager.scorers.acquire();
@@ -128,7 +158,7 @@ export class Predictor {
       return {
         history,
         interests: ranked.slice(0, k).map((d) => ({ clusterId: d.clusterId, p: d.p, keywords: table.keywords.get(d.clusterId) ?? [] })),
-        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, ragBlend: table.blend.weights.rag, popularityBlend: table.blend.weights.popularity, mode: "live" },
+        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, ragBlend: table.blend.weights.rag, popularityBlend: table.blend.weights.popularity, mode: "live", ...(arm ? { arm } : {}) },
       };
     } finally {
       lease.release();

@@ -1,6 +1,7 @@
 import type { ClusterId } from "@freshrec/core";
 import type { ServingTable, TableRow } from "./model-manager.js";
 import { JsonText } from "./json-text.js";
+import type { Arm } from "./experiment.js";
 
 /**
  * Table-mode answers of one ServingTable as JSON text. A row's interests (cluster, probability, keywords) and
@@ -12,8 +13,13 @@ export class RenderedTable {
   private readonly lineage: string;
   private readonly interests = new Map<TableRow, string[]>();
 
-  constructor(readonly table: ServingTable) {
-    this.lineage = JSON.stringify({ baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, snapshotId: table.snapshotId, ragBlend: table.blend.weights.rag, popularityBlend: table.blend.weights.popularity, mode: "table" });
+  constructor(
+    readonly table: ServingTable,
+    /** The experiment arm named in the lineage (none outside experiments). */
+    readonly arm?: Arm,
+  ) {
+    const lineage = { baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, snapshotId: table.snapshotId, ragBlend: table.blend.weights.rag, popularityBlend: table.blend.weights.popularity, mode: "table" };
+    this.lineage = JSON.stringify(arm ? { ...lineage, arm } : lineage);
   }
 
   answer(userId: string | undefined, history: readonly ClusterId[], row: TableRow, k: number): JsonText {

@@ -25,6 +25,10 @@ import { JsonText } from "./json-text.js";
 import { withoutPaths } from "./log-safety.js";
 import { storeUnreadyReason } from "./store-health.js";
 import type { ServiceContext } from "./service-context.js";
+import { ExperimentRunningSchema, QualityAnswerSchema } from "./quality.js";
+import { ExperimentSettingsSchema } from "./experiment.js";
+import { TableDiffAnswerSchema, TableDiffQuerySchema } from "./table-diff.js";
+import { PromotionEntrySchema } from "@freshrec/registry";
 
 export interface RouteAnswer {
   status?: number;
@@ -53,6 +57,12 @@ export interface RouteSpec {
 }
 
 const ReadyAnswerSchema = z.object({ ready: z.boolean(), reason: z.string().optional() });
+const ExperimentAnswerSchema = z.object({ experiment: ExperimentRunningSchema.nullable(), ended: ExperimentRunningSchema.optional() });
+const HISTORY_LIMIT = 200;
+const HistoryAnswerSchema = z.object({
+  promotions: z.array(PromotionEntrySchema).describe(`the latest ${HISTORY_LIMIT} promotions and rollbacks, oldest first`),
+  decisions: z.array(z.record(z.string(), z.unknown())).describe(`the update loop's latest ${HISTORY_LIMIT} decisions (scheduler.jsonl lines); empty where no loop runs`),
+});
 const AdminAnswerSchema = z.object({ swaps: z.array(z.object({ ok: z.boolean(), what: z.string(), reason: z.string().optional() })), model: ModelAnswerSchema });
 
 export function routeSpecs(maxBatch: number, future: FutureBound): RouteSpec[] {
@@ -135,6 +145,38 @@ export function routeSpecs(maxBatch: number, future: FutureBound): RouteSpec[] {
       },
     },
     {
+      method: "get",
+      path: "/v1/quality",
+      summary: "Online quality: the share of served answers whose top-1 / top-k clusters the user engaged with within the horizon, per table, adapter, mode and arm, with 95 % intervals.",
+      scope: "read",
+      response: QualityAnswerSchema,
+      async handler(_input, ctx) {
+        return { body: await ctx.quality.report() };
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/tables/diff",
+      summary: "History keys whose top-1 changed between two tables (default: the active table against the one before it), and whether RAG or the model changed.",
+      scope: "read",
+      query: TableDiffQuerySchema,
+      response: TableDiffAnswerSchema,
+      async handler({ query }, ctx) {
+        return { body: await ctx.tableDiffs.diff(query) };
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/history",
+      summary: "The registry's promotions and rollbacks, and the update loop's latest decisions with their drift readings.",
+      scope: "read",
+      response: HistoryAnswerSchema,
+      async handler(_input, ctx) {
+        const promotions = (await ctx.registry.promotions()).slice(-HISTORY_LIMIT);
+        return { body: { promotions, decisions: ctx.loop?.decisions?.(HISTORY_LIMIT) ?? [] } };
+      },
+    },
+    {
       method: "post",
       path: "/v1/admin/promote",
       summary: "Make a registered artefact (base, adapter or table) active and swap it in.",
@@ -171,6 +213,37 @@ export function routeSpecs(maxBatch: number, future: FutureBound): RouteSpec[] {
         await registryCall(() => ctx.registry.rollback(body.kind, `api:${principal.name}`));
         const swaps = await ctx.manager.sync(`rollback by ${principal.name}`, { retryFailed: true });
         return { body: { swaps, model: await ctx.modelAnswer() } };
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/admin/experiment",
+      summary: "Start a traffic split in this process: a share of users (by a hash of their id) is answered from a candidate table; /v1/quality compares the arms. Replaces a running one.",
+      scope: "admin",
+      body: ExperimentSettingsSchema,
+      response: ExperimentAnswerSchema,
+      async handler({ body }, ctx) {
+        const record = (await ctx.registry.list()).find((r) => r.id === body.candidateTable);
+        if (record?.kind !== "table") throw notFound(`the registry has no table '${body.candidateTable}'`);
+        if (record.id === (await ctx.registry.active()).table) throw conflict(`'${record.id}' is the active table: a candidate must differ from what serves`);
+        try {
+          const e = await ctx.experiments.start(body);
+          return { body: { experiment: { ...e.settings, since: e.since } } };
+        } catch (err) {
+          throw conflict(`table '${body.candidateTable}' does not load (${withoutPaths(err instanceof Error ? err.message : String(err))})`);
+        }
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/admin/experiment/stop",
+      summary: "End this process's traffic split: every user is answered by the active artefacts again (promoting the candidate is a separate, deliberate call).",
+      scope: "admin",
+      body: z.strictObject({}).describe("no fields (an empty body is fine)"),
+      response: ExperimentAnswerSchema,
+      async handler(_input, ctx) {
+        const ended = ctx.experiments.stop();
+        return { body: { experiment: null, ...(ended ? { ended: { ...ended.settings, since: ended.since } } : {}) } };
       },
     },
     jobRoute("refresh", "/v1/admin/refresh-table", "Start a job (child process) that builds a new RAG-augmented prediction table."),

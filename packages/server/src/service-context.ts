@@ -3,6 +3,9 @@ import type { ModelManager } from "./model-manager.js";
 import type { Predictor } from "./predictor.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { JobsPort, LoopPort, RegistryPort, StorePort } from "./ports.js";
+import type { OnlineQuality } from "./quality.js";
+import type { ExperimentControl } from "./experiment.js";
+import type { TableDiffs } from "./table-diff.js";
 
 /** What route handlers work with. */
 export interface ServiceContext {
@@ -19,6 +22,9 @@ export interface ServiceContext {
   /** Absent where no update loop runs in this process (replicas, embedded tests). */
   loop?: LoopPort;
   metrics: ServerMetrics;
+  quality: OnlineQuality;
+  experiments: ExperimentControl;
+  tableDiffs: TableDiffs;
   clock: () => number;
   /** Called once events are durable: invalidates cached user state and updates the ingest lag. */
   afterIngest(events: Event[]): void;

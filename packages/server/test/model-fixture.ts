@@ -59,13 +59,13 @@ export interface ServedFixture {
   close(): Promise<void>;
 }
 
-/** Builds the fixture and serves it on a free loopback port, on the fixture's clock. */
-export async function serveModelFixture(config: { env: NodeJS.ProcessEnv; overrides?: Partial<ServerConfigInput> }): Promise<ServedFixture> {
+/** Builds the fixture and serves it on a free loopback port, on the fixture's clock (or the one `clock` makes for it). */
+export async function serveModelFixture(config: { env: NodeJS.ProcessEnv; overrides?: Partial<ServerConfigInput>; clock?: (f: ModelFixture) => () => number }): Promise<ServedFixture> {
   const f = await buildModelFixture();
   const store = await openStore(f.storeUri);
   const registry = openRegistry(f.modelsDir);
   const settings = loadServerConfig({ env: config.env, overrides: { storeUri: f.storeUri, modelsDir: f.modelsDir, logLevel: "silent", ...config.overrides } });
-  const app = createApp({ config: settings, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
+  const app = createApp({ config: settings, store, registry, loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: config.clock?.(f) ?? (() => f.asOf) });
   await app.start();
   const server = app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));

@@ -1,6 +1,30 @@
-export { ensureTrainer, llamaPaths, TRAINER_PATH, type LlamaPaths } from "./native/build.js";
+export { ensureTrainer, llamaPaths, bundledVocab, TRAINER_PATH, type LlamaPaths } from "./native/build.js";
+export {
+  initTextModel,
+  trainTextModel,
+  trainTextLora,
+  forwardText,
+  measureLoraThroughput,
+  TEXT_LAYOUT_PRESETS,
+  TEXT_DTYPES,
+  type TextLayoutPreset,
+  type TextDtype,
+  type TextLayout,
+  type TextHparams,
+  type InitTextModelOptions,
+  type InitTextModelResult,
+  type TextTrainMetrics,
+  type TrainTextModelOptions,
+  type TrainTextModelResult,
+  type TrainTextLoraOptions,
+  type TrainTextLoraResult,
+  type ForwardTextOptions,
+  type ForwardTextResult,
+  type LoraThroughputOptions,
+  type LoraThroughput,
+} from "./native/text-trainer.js";
 export { TrainerError, TrainerBuildError } from "./native/errors.js";
-export { writeExamples, writeVocab, type Example } from "./native/files.js";
+export { writeExamples, writeVocab, writeTextExamples, type Example, type TextExample } from "./native/files.js";
 export {
   pretrain,
   trainLora,
@@ -25,8 +49,9 @@ export {
 } from "./native/trainer.js";
 // Update loop: gates, training sets, jobs, scheduler, external trainer (the registry is @freshrec/registry).
 export { GateConfigSchema, holdoutMetrics, evaluateGate, type GateConfig, type HoldoutPrediction } from "./gates/gates.js";
-export { rankCounts, rollingRagSource, type RagSource } from "./training-set/rag-source.js";
+export { rankCounts, rankCounted, rollingRagSource, type RagSource } from "./training-set/rag-source.js";
 export { TrainingSetConfigSchema, buildTrainingSet, exampleTokens, type TrainingSetConfig, type TrainingExample, type TrainingSet } from "./training-set/build.js";
+export { textTokenExamples, type TextTokenExample } from "./training-set/text-examples.js";
 export {
   STRATEGIES,
   StrategySchema,
@@ -49,6 +74,7 @@ export { trainingSetFor, writeTrainingJsonl } from "./jobs/training-data.js";
 export { finetune, trainCandidateAdapter } from "./jobs/finetune.js";
 export { refreshTable } from "./jobs/refresh.js";
 export { bootstrap, pretrainBase, type BootstrapResult } from "./jobs/bootstrap.js";
+export { bootstrapWindow, DataTooThinError, finetuneWindow, tableHoldoutStart, type TrainingWindow, type WindowContext } from "./jobs/windows.js";
 export { validateAdapter } from "./external/validate.js";
 export {
   UpdateLoop,

@@ -52,6 +52,8 @@ export function tinyContext(store: Store, dir: string, asOf: number, overrides: 
       tableSupportDays: 10,
       ragWindowDays: 7,
       trainingSet: { holdoutDays: 2 },
+      // The tiny world's 10-day windows hold about 480 transitions: below the product's default minimum of 500.
+      minWindowTransitions: 200,
       // A 2-day holdout of the tiny world is ~170 transitions: one example is 0.6 points of recall.
       gate: { maxRegression: 0.05 },
       pretrain: TINY_MODEL,

@@ -48,7 +48,7 @@ describe("training sets", () => {
   it("never uses the example's own or future transitions for its RAG slots", async () => {
     // Only one transition for key 5,6 exists; its own example must see no successors.
     const lone: Transition[] = [{ history: [5, 6], next: 7, ts: window.start + DAY_MS }];
-    const set = await buildTrainingSet({ transitions: lone, window, rag: rollingRagSource(lone, { windowMs: 5 * DAY_MS, n: 3 }), layout, config: { ragDropout: 0, relabelCopies: 0, holdoutDays: 1 } });
+    const set = await buildTrainingSet({ transitions: lone, window, rag: rollingRagSource(lone, { windowMs: 5 * DAY_MS, n: 3 }), layout, config: { ragDropout: 0, relabelCopies: 0, holdoutDays: 1, minHoldoutTransitions: 0 } });
     expect(set.train).toEqual([{ history: [5, 6], next: 7, ts: window.start + DAY_MS, rag: [] }]);
   });
 

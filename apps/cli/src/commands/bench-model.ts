@@ -8,9 +8,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { FIRST_CLUSTER_TOKEN, ValidationError, clusterToToken, mulberry32, promptTokens, type LayoutParams } from "@freshrec/core";
+import { FIRST_CLUSTER_TOKEN, ModelKindSchema, ValidationError, clusterToToken, mulberry32, parseOrThrow, promptTokens, type LayoutParams } from "@freshrec/core";
 import { loadClusterModel, type ClusterModel, type Prompt } from "@freshrec/scorer";
 import { DEFAULT_MODEL_SIZE, forward, llamaOptBaseline, pretrain, trainLora, type Example, type TrainMetrics } from "@freshrec/trainer-bridge";
+import { TABLE_KEYS, textModelFigures } from "../bench/text-model.js";
 import { terminalProgress, type ProgressFn } from "../progress.js";
 
 export const summary = "benchmark the model: training speed vs llama_opt, scoring latency and throughput, trainer/llama.cpp parity";
@@ -180,6 +181,14 @@ async function llamaOptSpeed(m: BenchModels): Promise<Figures> {
   };
 }
 
+/** Today's cluster-token model on a table of the text benchmark's size: one prompt per key, bulk settings. */
+async function tokenModelTable(m: BenchModels): Promise<Figures> {
+  const model = await loadClusterModel({ path: m.q8, threads: 1 });
+  const [rate] = await promptsPerSecond(model, m.prompts.slice(0, TABLE_KEYS), { adapterPath: m.adapter, parallel: 32, contexts: 2 });
+  await model.dispose();
+  return { token_model_table_keys_per_s: rate };
+}
+
 const TRAINING: Measurement[] = [nativeTrainingSpeed, llamaOptSpeed];
 const SCORING: Measurement[] = [singlePromptLatency, bulkThroughput, parity];
 const ONLY = { all: [...TRAINING, ...SCORING], training: TRAINING, scoring: SCORING } as const;
@@ -208,27 +217,42 @@ export async function run(args: string[]): Promise<number> {
       help: { type: "boolean", default: false },
       "train-threads": { type: "string", default: "1" },
       only: { type: "string", default: "all" },
+      kind: { type: "string", default: "cluster-token" },
+      "text-prompts": { type: "string", default: "32" },
+      "sample-keys": { type: "string", default: "32" },
     },
   });
   if (values.help) {
     console.log(
-      "usage: freshrec bench model [--json] [--train-threads N] [--only all|training|scoring]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.\n" +
+      "usage: freshrec bench model [--json] [--train-threads N] [--only all|training|scoring] [--kind cluster-token|text [--text-prompts N] [--sample-keys N]]\n\nTrains a default-size model on synthetic data and measures training, scoring and parity.\n" +
+        "--kind text measures text models instead: closed-set scoring with the prompt reused across candidates vs each candidate with its whole\n" +
+        "prompt (tiny layout, 64 clusters, --text-prompts keys), a 4,032-key table on the SmolLM2-135M layout (random weights, Q8_0; --sample-keys\n" +
+        "keys measured, the rest extrapolated), native LoRA tokens/s on that layout, and today's cluster-token model on a table of the same size.\n" +
         "--train-threads defaults to 1: ggml's spinning thread barrier makes 2 threads ~15x slower on a busy 2-core machine.\n" +
         "--only scoring trains a short run (scoring speed does not depend on model quality) and measures scoring and parity only.",
     );
     return 0;
   }
+  const positive = (flag: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new ValidationError(`--${flag}`, [{ path: "", message: "must be a positive integer", value: v }]);
+    return n;
+  };
+  const kind = parseOrThrow(ModelKindSchema, values.kind, "--kind");
   const only = values.only;
   if (!(only in ONLY)) throw new ValidationError("--only", [{ path: "", message: "must be all, training or scoring", value: only }]);
   const measurements = ONLY[only as keyof typeof ONLY];
   const progress = terminalProgress();
   const dir = await mkdtemp(join(tmpdir(), "freshrec-bench-model-"));
   try {
-    const threads = Number(values["train-threads"]);
-    if (!Number.isInteger(threads) || threads < 1) throw new ValidationError("--train-threads", [{ path: "", message: "must be a positive integer", value: values["train-threads"] }]);
-    const models = { ...(await trainModels(dir, threads, progress.report, only === "scoring")), report: progress.report };
+    const threads = positive("train-threads", values["train-threads"]);
+    const text = kind === "text";
+    const models = { ...(await trainModels(dir, threads, progress.report, text || only === "scoring")), report: progress.report };
     const figures: Figures = {};
-    for (const measure of measurements) Object.assign(figures, await measure(models));
+    if (text) {
+      const textOpts = { prompts: positive("text-prompts", values["text-prompts"]), sampleKeys: positive("sample-keys", values["sample-keys"]) };
+      Object.assign(figures, await textModelFigures(dir, progress.report, textOpts), await tokenModelTable(models));
+    } else for (const measure of measurements) Object.assign(figures, await measure(models));
     progress.done();
     if (!values.json) for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(44)} ${v}`);
     console.log(JSON.stringify(figures));

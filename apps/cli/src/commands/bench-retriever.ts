@@ -4,16 +4,18 @@
  * fragment/version counts after a trickle of small batches under scheduled maintenance. Ingest runs in a
  * child process of its own so that its peak RSS is the store's, measured beside the RSS the previous design's
  * in-memory Set of every event id took for the same events (also in a process of its own).
+ * `--store s3` measures the same figures on a local S3-compatible server (s3rver, in this process) beside local
+ * disk in the same run: local disk is the baseline.
  */
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import { DAY_MS, FreshrecError, createSyntheticWorld, mulberry32, parseHistoryKey, type Event } from "@freshrec/core";
-import { arrow, lancedb, openStore, type LanceTable } from "@freshrec/retriever";
+import { arrow, lancedb, objectStorageEnv, openObjectStore, openStore, startLocalS3, type LanceTable, type ObjectStorage } from "@freshrec/retriever";
 import { terminalProgress, type ProgressFn } from "../progress.js";
 
 export const summary = "benchmark the LanceDB store: ingest (rate, peak RSS) vs raw appends and the old id Set, successors latency, snapshot, maintenance";
@@ -138,6 +140,78 @@ function runChild<T>(kind: "ingest" | "id-set", args: string[], schema: z.ZodTyp
   });
 }
 
+/** Store figures for one store URI (a folder or s3://): ingest in a child process, lookups, snapshot, trickle with maintenance, size. */
+async function measureStore(uri: string, total: number, trickle: Event[], seed: number, report: ProgressFn, storage?: ObjectStorage) {
+  const batches = trickle.length / TRICKLE_SIZE;
+  const rng = mulberry32(seed);
+  const ingest = await runChild("ingest", ["--events", String(total), "--dir", uri], IngestChildSchema);
+  const store = await openStore(uri, { readConsistencyMs: 1000, ...(storage ? { storage } : {}) });
+  // Successors: load the index once (reported separately), then timed random point-in-time lookups.
+  const range = (await store.timeRange())!;
+  let started = performance.now();
+  const everything = await store.snapshot({ start: range.min, end: range.max + 1, n: 1 });
+  const indexLoadS = (performance.now() - started) / 1000;
+  const keys = [...everything.entries.keys()];
+  const times: number[] = [];
+  let backedOff = 0;
+  for (let i = 0; i < LOOKUPS; i++) {
+    const history = parseHistoryKey(keys[Math.floor(rng() * keys.length)]!);
+    const asOf = range.min + WINDOW_MS + Math.floor(rng() * (range.max - range.min - WINDOW_MS));
+    const t0 = performance.now();
+    const r = await store.successors(history, { asOf, windowMs: WINDOW_MS, n: 10 });
+    times.push(performance.now() - t0);
+    if (r.source !== "exact") backedOff++;
+    if (i % 1000 === 999) report({ phase: "successors", done: i + 1, total: LOOKUPS });
+  }
+  times.sort((a, b) => a - b);
+
+  started = performance.now();
+  const snap = await store.snapshot({ start: range.max + 1 - WINDOW_MS, end: range.max + 1, n: 10 });
+  const snapshotS = (performance.now() - started) / 1000;
+
+  // Trickle of small batches with scheduled maintenance, then one last maintenance pass.
+  const maintenance = store.startMaintenance(2000, { olderThanMs: 1000 });
+  started = performance.now();
+  for (let i = 0; i < batches; i++) {
+    await store.ingest(trickle.slice(i * TRICKLE_SIZE, (i + 1) * TRICKLE_SIZE));
+    if (i % 50 === 49) report({ phase: "trickle", done: i + 1, total: batches });
+  }
+  const trickleS = (performance.now() - started) / 1000;
+  maintenance.stop();
+  const after = await store.maintain({ olderThanMs: 0 });
+  const transitions = (await store.check()).tables.find((t) => t.name === "transitions")?.rows ?? 0;
+  await store.close();
+
+  const bytes = storage ? await openObjectStore(uri, storage).bytes("") : folderBytes(uri);
+  return {
+    events: ingest.events,
+    ingest_events_per_s: Math.round(ingest.ingestPerS),
+    ingest_peak_rss_mb: Math.round(ingest.peakRssMb),
+    ingest_rss_before_mb: Math.round(ingest.rssBeforeMb),
+    successors_lookups: LOOKUPS,
+    successors_p50_ms: Number(percentile(times, 0.5).toFixed(4)),
+    successors_p99_ms: Number(percentile(times, 0.99).toFixed(4)),
+    successors_backed_off: backedOff,
+    index_load_s: Number(indexLoadS.toFixed(3)),
+    snapshot_s: Number(snapshotS.toFixed(3)),
+    snapshot_keys: snap.entries.size,
+    trickle_batches: batches,
+    trickle_events_per_s: Math.round(trickle.length / trickleS),
+    fragments_after: after.fragments,
+    versions_after: after.versions,
+    transitions_per_event: Number((transitions / (ingest.events + trickle.length)).toFixed(4)),
+    store_bytes: bytes,
+    bytes_per_event: Number((bytes / (ingest.events + trickle.length)).toFixed(1)),
+  };
+}
+
+/** Bytes of every file under a folder. */
+function folderBytes(dir: string): number {
+  let sum = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) if (entry.isFile()) sum += statSync(join(entry.parentPath, entry.name)).size;
+  return sum;
+}
+
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -146,6 +220,8 @@ export async function run(args: string[]): Promise<number> {
       seed: { type: "string", default: "1" },
       json: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
+      store: { type: "string", default: "local" },
+      trickle: { type: "string", default: String(TRICKLE_BATCHES) },
       help: { type: "boolean", default: false },
       // internal: the measurement children (see runChild)
       child: { type: "string" },
@@ -153,14 +229,17 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    console.log(`usage: freshrec bench retriever [--events N] [--seed S] [--keep] [--json]
+    console.log(`usage: freshrec bench retriever [--events N] [--seed S] [--store local|s3] [--keep] [--json]
 
 Builds a store from the first N (default 1,000,000; --events 5000000 for the 5 M run, ~15 min on 2 cores)
 events of the synthetic 'large' stream and measures ingest (through the store, batches of 10k, in a child
 process: events/s and peak RSS) against plain LanceDB Arrow appends of the same rows, the RSS the previous
 design's in-memory Set of all N event ids took (measured in its own process), 10,000 point-in-time successor
 lookups, a 30-day snapshot, and fragments/versions after a trickle of 1,000 small batches plus maintenance.
---keep leaves the store folder in place. The last stdout line is one JSON object.`);
+--trickle B sets the small batches (default 1,000; each is a few commits, slow on s3rver: use 100 there).
+--store s3 measures the same store figures on s3:// against a local S3-compatible server (s3rver, started
+in-process on 127.0.0.1) after measuring them on local disk in the same run (the baseline), each with the
+store's size in bytes per event. --keep leaves the store folder in place. The last stdout line is one JSON object.`);
     return 0;
   }
   const total = Number(values.events);
@@ -175,77 +254,59 @@ lookups, a 30-day snapshot, and fragments/versions after a trickle of 1,000 smal
     progress.done();
     return 0;
   }
-  const rng = mulberry32(Number(values.seed));
+  if (values.store !== "local" && values.store !== "s3") throw new FreshrecError("usage", `--store: expected local or s3, got ${JSON.stringify(values.store)}`);
   const dir = mkdtempSync(join(tmpdir(), "freshrec-bench-retriever-"));
   try {
     const world = createSyntheticWorld("large");
     const clusterOf = new Map(world.items.map((i) => [i.itemId, i.clusterId!]));
     const stream = world.events();
     const raw = await rawAppends(join(dir, "raw"), stream, total, clusterOf, progress.report);
-    const trickle = [...batchesOf(stream, TRICKLE_BATCHES * TRICKLE_SIZE)].flat();
+    const trickle = [...batchesOf(stream, Number(values.trickle) * TRICKLE_SIZE)].flat();
     rmSync(join(dir, "raw"), { recursive: true, force: true });
 
-    const storeDir = join(dir, "store");
-    const ingest = await runChild("ingest", ["--events", String(total), "--dir", storeDir], IngestChildSchema);
+    const local = await measureStore(join(dir, "store"), total, trickle, Number(values.seed), progress.report);
+    if (values.store === "s3") {
+      const s3 = await startLocalS3({ directory: join(dir, "s3"), buckets: ["bench"] });
+      try {
+        // The ingest child reaches the server through the environment, as job processes do.
+        Object.assign(process.env, objectStorageEnv(s3.storage));
+        const remote = await measureStore("s3://bench/store", total, trickle, Number(values.seed), progress.report, s3.storage);
+        progress.done();
+        const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
+        const result = {
+          events: local.events,
+          store: "s3 (s3rver 3.7.1 on 127.0.0.1)",
+          raw_lancedb_events_per_s: Math.round(raw.perS),
+          local,
+          s3: remote,
+          s3_vs_local: {
+            ingest: ratio(remote.ingest_events_per_s, local.ingest_events_per_s),
+            successors_p99: ratio(remote.successors_p99_ms, local.successors_p99_ms),
+            snapshot: ratio(remote.snapshot_s, local.snapshot_s),
+            trickle: ratio(remote.trickle_events_per_s, local.trickle_events_per_s),
+            bytes: ratio(remote.store_bytes, local.store_bytes),
+          },
+        };
+        if (!values.json) {
+          for (const [name, r] of [["local disk", local], ["s3", remote]] as const) {
+            console.log(`${name}: ingest ${r.ingest_events_per_s} events/s, peak RSS ${r.ingest_peak_rss_mb} MB; successors p50 ${r.successors_p50_ms} ms, p99 ${r.successors_p99_ms} ms; snapshot ${r.snapshot_s} s; trickle ${r.trickle_events_per_s} events/s; ${r.bytes_per_event} bytes/event; ${r.fragments_after} fragments, ${r.versions_after} versions`);
+          }
+        }
+        console.log(JSON.stringify(result));
+        return 0;
+      } finally {
+        await s3.close();
+      }
+    }
     const oldIds = await runChild("id-set", ["--events", String(total)], IdSetChildSchema);
-
-    const store = await openStore(storeDir, { readConsistencyMs: 1000 });
-    // Successors: load the index once (reported separately), then timed random point-in-time lookups.
-    const range = (await store.timeRange())!;
-    let started = performance.now();
-    const everything = await store.snapshot({ start: range.min, end: range.max + 1, n: 1 });
-    const indexLoadS = (performance.now() - started) / 1000;
-    const keys = [...everything.entries.keys()];
-    const times: number[] = [];
-    let backedOff = 0;
-    for (let i = 0; i < LOOKUPS; i++) {
-      const history = parseHistoryKey(keys[Math.floor(rng() * keys.length)]!);
-      const asOf = range.min + WINDOW_MS + Math.floor(rng() * (range.max - range.min - WINDOW_MS));
-      const t0 = performance.now();
-      const r = await store.successors(history, { asOf, windowMs: WINDOW_MS, n: 10 });
-      times.push(performance.now() - t0);
-      if (r.source !== "exact") backedOff++;
-      if (i % 1000 === 999) progress.report({ phase: "successors", done: i + 1, total: LOOKUPS });
-    }
-    times.sort((a, b) => a - b);
-
-    started = performance.now();
-    const snap = await store.snapshot({ start: range.max + 1 - WINDOW_MS, end: range.max + 1, n: 10 });
-    const snapshotS = (performance.now() - started) / 1000;
-
-    // Trickle of small batches with scheduled maintenance, then one last maintenance pass.
-    const maintenance = store.startMaintenance(2000, { olderThanMs: 1000 });
-    started = performance.now();
-    for (let i = 0; i < TRICKLE_BATCHES; i++) {
-      await store.ingest(trickle.slice(i * TRICKLE_SIZE, (i + 1) * TRICKLE_SIZE));
-      if (i % 50 === 49) progress.report({ phase: "trickle", done: i + 1, total: TRICKLE_BATCHES });
-    }
-    const trickleS = (performance.now() - started) / 1000;
-    maintenance.stop();
-    const after = await store.maintain({ olderThanMs: 0 });
-    await store.close();
     progress.done();
 
     const result = {
-      events: ingest.events,
-      ingest_events_per_s: Math.round(ingest.ingestPerS),
+      ...local,
       raw_lancedb_events_per_s: Math.round(raw.perS),
-      ingest_vs_raw: Number((ingest.ingestPerS / raw.perS).toFixed(3)),
-      ingest_peak_rss_mb: Math.round(ingest.peakRssMb),
-      ingest_rss_before_mb: Math.round(ingest.rssBeforeMb),
+      ingest_vs_raw: Number((local.ingest_events_per_s / raw.perS).toFixed(3)),
       old_id_set_rss_mb: Math.round(oldIds.setRssMb),
       old_id_set_heap_mb: Math.round(oldIds.setHeapMb),
-      successors_lookups: LOOKUPS,
-      successors_p50_ms: Number(percentile(times, 0.5).toFixed(4)),
-      successors_p99_ms: Number(percentile(times, 0.99).toFixed(4)),
-      successors_backed_off: backedOff,
-      index_load_s: Number(indexLoadS.toFixed(3)),
-      snapshot_s: Number(snapshotS.toFixed(3)),
-      snapshot_keys: snap.entries.size,
-      trickle_batches: TRICKLE_BATCHES,
-      trickle_events_per_s: Math.round((TRICKLE_BATCHES * TRICKLE_SIZE) / trickleS),
-      fragments_after: after.fragments,
-      versions_after: after.versions,
     };
     if (!values.json) {
       console.log(`ingest ${result.ingest_events_per_s} events/s vs raw LanceDB appends ${result.raw_lancedb_events_per_s} events/s (${result.ingest_vs_raw}x)`);
@@ -253,7 +314,7 @@ lookups, a 30-day snapshot, and fragments/versions after a trickle of 1,000 smal
         `ingest peak RSS ${result.ingest_peak_rss_mb} MB (${result.ingest_rss_before_mb} MB before ingest); the old design's Set of ${result.events} event ids took ${result.old_id_set_rss_mb} MB more`,
       );
       console.log(`successors p50 ${result.successors_p50_ms} ms, p99 ${result.successors_p99_ms} ms over ${LOOKUPS} lookups; snapshot ${result.snapshot_s} s`);
-      console.log(`after ${TRICKLE_BATCHES} small batches + maintenance: ${result.fragments_after} fragments, ${result.versions_after} versions over all tables`);
+      console.log(`after ${result.trickle_batches} small batches + maintenance: ${result.fragments_after} fragments, ${result.versions_after} versions over all tables`);
     }
     console.log(JSON.stringify(result));
     return 0;

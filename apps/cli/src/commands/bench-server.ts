@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { openRegistry } from "@freshrec/registry";
 import { runLoad, type LoadResult } from "@freshrec/server";
 
-export const summary = "load-test the server from a separate process (table and live modes, adapter swapped every 2 s) against a bare express baseline";
+export const summary = "load-test the server from a separate process (table and live modes, adapter swapped every 2 s; table mode with answer recording on and off) against a bare express baseline";
 
 const HELP = `usage: freshrec bench server [--json] [options]
 
@@ -17,7 +17,8 @@ Starts 'freshrec demo --no-simulate' in a child process (on a fresh tiny world u
 a bootstrapped one), waits until ready, then drives it from this process over loopback keep-alive connections:
 node's http module alone returning the same JSON (what this load generator can drive at most), a bare express
 handler returning it (baseline), table mode, then live mode, promoting the other adapter every 2 s throughout
-the two served phases. The last stdout line is one JSON object.
+the served phases. Served answers are recorded (the default config); the server is then restarted on the same
+store with recording off, then on again, and table mode measured each time with the same swaps. The last stdout line is one JSON object.
 
   --store URI --models DIR   use an existing, bootstrapped store and registry
   --seconds S                seconds per phase (default 25: >= 20 swaps over the two served phases)
@@ -31,7 +32,7 @@ the two served phases. The last stdout line is one JSON object.
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const BARE = fileURLToPath(new URL("../../../../packages/server/src/bench/bare-server.ts", import.meta.url));
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
     s.listen(0, "127.0.0.1", () => {
@@ -44,7 +45,7 @@ function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+export async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode} before it was ready`);
@@ -58,7 +59,7 @@ async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Pro
   throw new Error(`${url} was not ready after ${timeoutMs / 1000} s`);
 }
 
-const stop = (child: ChildProcess): Promise<number | null> =>
+export const stop = (child: ChildProcess): Promise<number | null> =>
   new Promise((res) => {
     if (child.exitCode !== null) return res(child.exitCode);
     child.once("exit", (code) => res(code));
@@ -100,14 +101,18 @@ export async function run(args: string[]): Promise<number> {
   const url = `http://127.0.0.1:${port}`;
   const children: ChildProcess[] = [];
   try {
+    const serve = async (extra: string[]) => {
+      const child = spawn(
+        process.execPath,
+        [...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : []), "--import", "tsx", MAIN, "demo", "--no-simulate", "--size", "tiny", "--store", storeUri, "--models", modelsDir, "--port", String(port), "--log-level", "warn", ...extra],
+        { env: { ...process.env, FRESHREC_API_KEYS: `bench=${key}:admin` }, stdio: ["ignore", "ignore", values.json ? "ignore" : "inherit"] },
+      );
+      children.push(child);
+      await waitFor(`${url}/readyz`, child, 15 * 60_000);
+      return child;
+    };
     say(`starting the server on ${url} (store ${storeUri})`);
-    const server = spawn(
-      process.execPath,
-      [...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : []), "--import", "tsx", MAIN, "demo", "--no-simulate", "--size", "tiny", "--store", storeUri, "--models", modelsDir, "--port", String(port), "--log-level", "warn"],
-      { env: { ...process.env, FRESHREC_API_KEYS: `bench=${key}:admin` }, stdio: ["ignore", "ignore", values.json ? "ignore" : "inherit"] },
-    );
-    children.push(server);
-    await waitFor(`${url}/readyz`, server, 15 * 60_000);
+    const server = await serve([]);
 
     // Two adapters on the active base to alternate between (a copy of the active one when there is only one).
     const registry = openRegistry(modelsDir);
@@ -170,32 +175,61 @@ export async function run(args: string[]): Promise<number> {
     let swaps = 0;
     let swapErrors = 0;
     let next = 1;
-    let swapping = true;
-    const swapper = (async () => {
-      while (swapping) {
-        await sleep(swapMs);
-        if (!swapping) break;
-        const id = swapIds[next++ % swapIds.length]!;
-        try {
-          const res = await fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ id }) });
-          const body = (await res.json()) as { swaps?: Array<{ ok: boolean }> };
-          if (res.status === 200 && body.swaps?.length && body.swaps.every((s) => s.ok)) swaps++;
-          else swapErrors++;
-        } catch {
-          swapErrors++;
+    /** Runs `phases` while promoting the other adapter every swapMs. */
+    const swapping = async <T>(phases: () => Promise<T>): Promise<T> => {
+      let on = true;
+      const swapper = (async () => {
+        while (on) {
+          await sleep(swapMs);
+          if (!on) break;
+          const id = swapIds[next++ % swapIds.length]!;
+          try {
+            const res = await fetch(`${url}/v1/admin/promote`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ id }) });
+            const body = (await res.json()) as { swaps?: Array<{ ok: boolean }> };
+            if (res.status === 200 && body.swaps?.length && body.swaps.every((s) => s.ok)) swaps++;
+            else swapErrors++;
+          } catch {
+            swapErrors++;
+          }
         }
+      })();
+      try {
+        return await phases();
+      } finally {
+        on = false;
+        await swapper;
       }
-    })();
-    say("table mode");
-    const table = await load(url, tableUsers.map((u) => `/v1/users/${u}/next-interests?k=10&mode=table`));
-    say("live mode");
-    const live = await load(url, liveUsers.map((u) => `/v1/users/${u}/next-interests?k=10&mode=live`));
-    swapping = false;
-    await swapper;
+    };
+    const tablePaths = tableUsers.map((u) => `/v1/users/${u}/next-interests?k=10&mode=table`);
+    const { table, live } = await swapping(async () => {
+      say("table mode (answers recorded)");
+      const table = await load(url, tablePaths);
+      say("live mode (answers recorded)");
+      const live = await load(url, liveUsers.map((u) => `/v1/users/${u}/next-interests?k=10&mode=live`));
+      return { table, live };
+    });
+    const recorded = await servedAnswerCounts(url);
     const exitCode = await stop(server);
 
+    // On, off, on again (each a restart on the same store): machine load that drifts during the run shows as a
+    // gap between the two "on" figures instead of passing for the cost of recording.
+    const tableAfterRestart = async (label: string, extra: string[]) => {
+      say(`table mode, ${label} (same store, restarted)`);
+      const child = await serve(extra);
+      await runLoad({ url, paths: tablePaths, headers, connections, seconds: 2, maxRequests });
+      const result = await swapping(() => load(url, tablePaths));
+      await stop(child);
+      return result;
+    };
+    const offConfig = join(scratch, "recording-off.json");
+    writeFileSync(offConfig, JSON.stringify({ recording: { enabled: false } }));
+    const tableOff = await tableAfterRestart("answer recording off", ["--config", offConfig]);
+    const tableOnAgain = await tableAfterRestart("answer recording on again", []);
+
     const summary = (r: LoadResult) => `${round(r.rps, 0)} req/s, p50 ${round(r.p50Ms)} ms, p99 ${round(r.p99Ms)} ms, ${r.errors} errors ${JSON.stringify(r.statuses)}`;
-    say(`ceiling:  ${summary(ceiling)}\nbaseline: ${summary(baseline)}\ntable:    ${summary(table)}\nlive:     ${summary(live)}\nswaps: ${swaps} ok, ${swapErrors} failed; server exit code on SIGTERM: ${exitCode}`);
+    say(
+      `ceiling:  ${summary(ceiling)}\nbaseline: ${summary(baseline)}\ntable:    ${summary(table)}\nlive:     ${summary(live)}\ntable, recording off: ${summary(tableOff)}\ntable, recording on again: ${summary(tableOnAgain)}\nanswers recorded ${recorded.recorded}, stored ${recorded.stored}, dropped ${recorded.dropped}\nswaps: ${swaps} ok, ${swapErrors} failed; server exit code on SIGTERM: ${exitCode}`,
+    );
     console.log(
       JSON.stringify({
         table_rps: round(table.rps, 0),
@@ -206,7 +240,15 @@ export async function run(args: string[]): Promise<number> {
         live_p99_ms: round(live.p99Ms, 3),
         swaps,
         swap_errors: swapErrors,
-        errors: table.errors + live.errors,
+        errors: table.errors + live.errors + tableOff.errors + tableOnAgain.errors,
+        table_recording_off_rps: round(tableOff.rps, 0),
+        table_recording_off_p50_ms: round(tableOff.p50Ms, 3),
+        table_recording_off_p99_ms: round(tableOff.p99Ms, 3),
+        table_recording_on_again_rps: round(tableOnAgain.rps, 0),
+        table_recording_on_again_p99_ms: round(tableOnAgain.p99Ms, 3),
+        answers_recorded: recorded.recorded,
+        answers_stored: recorded.stored,
+        answers_dropped: recorded.dropped,
         baseline_rps: round(baseline.rps, 0),
         baseline_p50_ms: round(baseline.p50Ms, 3),
         baseline_p99_ms: round(baseline.p99Ms, 3),
@@ -224,4 +266,11 @@ export async function run(args: string[]): Promise<number> {
     for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
     rmSync(scratch, { recursive: true, force: true }); // holds the store and registry only when none was given
   }
+}
+
+/** The server's served-answer counters (freshrec_served_answers_total by outcome) from /metrics. */
+async function servedAnswerCounts(url: string): Promise<{ recorded: number; stored: number; dropped: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const count = (outcome: string) => Number(new RegExp(`^freshrec_served_answers_total\\{outcome="${outcome}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+  return { recorded: count("recorded"), stored: count("stored"), dropped: count("dropped") };
 }

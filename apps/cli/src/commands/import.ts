@@ -30,7 +30,7 @@ import {
   type Item,
   type RecordFormat,
 } from "@freshrec/core";
-import { acquireWriterLock, openStore, type Store } from "@freshrec/retriever";
+import { acquireStoreWriterLock, openStore, type Store } from "@freshrec/retriever";
 import { terminalProgress } from "../progress.js";
 import { defaultStoreUri, storeLocation } from "../paths.js";
 
@@ -181,13 +181,13 @@ export async function run(args: string[]): Promise<number> {
   for (const r of parsed.reports) r.assertOk(values.strict);
   const storeUri = storeLocation(values.store ?? defaultStoreUri());
   // One writer per store: an import into a store that a server is writing is refused, naming that server.
-  const lock = acquireWriterLock(storeUri, { command: `freshrec import ${kind}` });
+  const lock = await acquireStoreWriterLock(storeUri, { command: `freshrec import ${kind}` });
   let store: Store;
   try {
     // The store keeps the threshold it was created with: a different --threshold is refused here, before any write.
     store = await openStore(storeUri, threshold === undefined ? {} : { positiveThreshold: threshold });
   } catch (err) {
-    lock.release();
+    await lock.release();
     throw err;
   }
   const progress = terminalProgress();
@@ -237,7 +237,7 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     progress.done();
     await store.close();
-    lock.release();
+    await lock.release();
   }
 }
 

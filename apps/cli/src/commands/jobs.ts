@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FreshrecError, parseOrThrow } from "@freshrec/core";
 import { openRegistry, type ArtefactRecord } from "@freshrec/registry";
-import { acquireWriterLock, openStore } from "@freshrec/retriever";
+import { acquireStoreWriterLock, openStore } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
 import {
   JOB_EXIT,
@@ -75,7 +75,8 @@ export async function run(args: string[]): Promise<number> {
     ? parseOrThrow(LoopConfigSchema, JSON.parse(readFileSync(values.config, "utf8")), values.config)
     : LoopConfigSchema.parse({});
   const storeUri = storeLocation(values.store ?? defaultStoreUri());
-  const lock = acquireWriterLock(storeUri, { command: `freshrec jobs run ${job}` });
+  const lock = await acquireStoreWriterLock(storeUri, { command: `freshrec jobs run ${job}` });
+  if (!lock.owned) exitWithParent();
   const store = await openStore(storeUri);
   const terminal = values.json ? undefined : terminalProgress();
   try {
@@ -113,6 +114,17 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     terminal?.done();
     await store.close();
-    lock.release();
+    await lock.release();
   }
+}
+
+/**
+ * A job started by a writer writes under that writer's lock: if the writer dies (kill -9), so does the job, or it
+ * would go on writing the store beside the writer that takes the lock over.
+ */
+function exitWithParent(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(JOB_EXIT.failed);
+  }, 200).unref();
 }

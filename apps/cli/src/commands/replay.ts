@@ -63,6 +63,7 @@ export async function run(args: string[]): Promise<number> {
       items: { type: "string" },
       clusters: { type: "string" },
       threshold: { type: "string" },
+      "world-drift": { type: "string" },
       strategies: { type: "string", default: "all" },
       live: { type: "string" },
       "rag-blend": { type: "string" },
@@ -103,13 +104,16 @@ export async function run(args: string[]): Promise<number> {
     ...(values.clusters === undefined ? {} : { clusters: parseClusterCountOption(values.clusters) }),
     ...(values.threshold === undefined ? {} : { threshold: parseThresholdOption(values.threshold) }),
   };
+  const worldDrift = values["world-drift"] === undefined ? undefined : Number(values["world-drift"]);
+  if (worldDrift !== undefined && (kind !== "synthetic" || !(worldDrift >= 0)))
+    throw new ReplayError(`--world-drift: a drift level >= 0 of the synthetic world (1 is the preset's), got ${JSON.stringify(values["world-drift"])} for --dataset ${kind}`);
   if (kind === "synthetic" && Object.keys(recorded).length > 0)
     throw new ReplayError(`--clusters and --threshold apply to movielens and events: the synthetic world's clusters and positives are its ground truth`);
   const spec: DatasetSpec =
     kind === "movielens"
       ? { kind: "movielens", dir: resolve(arg), ...recorded }
       : kind === "synthetic"
-        ? { kind: "synthetic", size: arg }
+        ? { kind: "synthetic", size: arg, ...(worldDrift === undefined ? {} : { drift: worldDrift }) }
         : { kind: "events", file: resolve(arg), items: values.items ? resolve(values.items) : undefined, ...recorded };
   const seed = num("seed", values.seed) ?? 1;
   // Every option is checked before the dataset loads and anything trains.

@@ -1,7 +1,6 @@
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
 import { FreshrecError } from "@freshrec/core";
-import { defaultModelsDir, defaultStoreUri, storeLocation } from "../paths.js";
+import { defaultModelsDir, defaultStoreUri, registryLocation, storeLocation } from "../paths.js";
 import { readServiceFile } from "../service/config-file.js";
 import { serveUntilSignal, startService, type Role } from "../service/compose.js";
 import { readServiceFlags, SERVICE_FLAGS } from "../service/flags.js";
@@ -17,8 +16,10 @@ table and fine-tunes on the strategy's cadence, gates every candidate and hot-sw
 
   --role R            writer (default: holds the store's writer lock, ingests, runs the loop and its jobs) or
                       replica (read-only: answers reads, follows the writer's promotions; writes get 421)
-  --store URI         LanceDB store (default $FRESHREC_STORE or data/store)
-  --models DIR        model registry (default $FRESHREC_MODELS or models)
+  --store URI         LanceDB store: a folder or s3://bucket/prefix (default $FRESHREC_STORE or data/store)
+  --models DIR|URI    model registry: a folder or s3://bucket/prefix (default $FRESHREC_MODELS or models)
+  --models-cache DIR  with an s3:// registry: this process's local copy of the artefacts it loads, checked by
+                      sha256 (default $FRESHREC_MODELS_CACHE or models-cache)
   --config FILE       JSON config: server settings, scheduler, jobs, updateLoop (config/freshrec.example.json)
   --strategy S        hybrid (default), adaptive, rag, finetune, static, rag-frozen
   --writer-url URL    a replica names it when refusing writes
@@ -27,7 +28,11 @@ table and fine-tunes on the strategy's cadence, gates every candidate and hot-sw
   --log-level L       pino level (default info)
 
 Auth: API keys from FRESHREC_API_KEYS="name=key:read,ingest;ops=key2:admin" or auth.keys in --config. With no
-keys at all, auth is OFF on a loopback host (a warning says so) and serve refuses any other host.`;
+keys at all, auth is OFF on a loopback host (a warning says so) and serve refuses any other host.
+
+Object storage: endpoint, region, credentials and path-style come from the config's "storage" section or
+AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, FRESHREC_S3_PATH_STYLE=1. A store has one
+writer, on object storage too (a lease object in the store; README "Object storage and several hosts").`;
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,6 +42,7 @@ export async function run(args: string[]): Promise<number> {
       store: { type: "string" },
       models: { type: "string" },
       "writer-url": { type: "string" },
+      "models-cache": { type: "string" },
       ...SERVICE_FLAGS,
     },
   });
@@ -50,17 +56,18 @@ export async function run(args: string[]): Promise<number> {
   const file = readServiceFile(values.config);
   if (strategy) file.scheduler.strategy = strategy;
   const storeUri = storeLocation(values.store ?? defaultStoreUri());
-  const modelsDir = resolve(values.models ?? defaultModelsDir());
+  const { modelsDir, registryUri } = registryLocation(values.models ?? defaultModelsDir(), values["models-cache"]);
   const service = await startService({
     role,
     storeUri,
     modelsDir,
+    ...(registryUri ? { registryUri } : {}),
     file,
     command: `freshrec serve --role ${role}`,
     overrides: { ...overrides, storeUri, modelsDir, ...(values["writer-url"] ? { writerUrl: values["writer-url"] } : {}) },
   });
   const { server, loop } = service;
-  server.log.info({ url: server.url, role, store: storeUri, models: modelsDir, strategy: file.scheduler.strategy }, role === "writer" ? "serving; the update loop runs on the wall clock" : "serving as a read-only replica");
+  server.log.info({ url: server.url, role, store: storeUri, models: registryUri ?? modelsDir, strategy: file.scheduler.strategy }, role === "writer" ? "serving; the update loop runs on the wall clock" : "serving as a read-only replica");
   if (loop) {
     const status = loop.status();
     if (status.phase === "waiting-for-data") server.log.info({ minTransitions: file.updateLoop.minTransitions }, "no model yet: the first bootstrap starts once the store holds enough positive transitions (GET /readyz says how many)");

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { FreshrecError } from "@freshrec/core";
-import { StoreTableError, acquireWriterLock, openStore, type ProgressFn, type Store, type StoreCheckReport, type StoreProblem, type StoreRepairReport, type WriterLock } from "@freshrec/retriever";
+import { StoreTableError, acquireStoreWriterLock, openStore, type ProgressFn, type Store, type StoreCheckReport, type StoreProblem, type StoreRepairReport, type WriterLock } from "@freshrec/retriever";
 import { defaultStoreUri } from "../paths.js";
 import { terminalProgress } from "../progress.js";
 
@@ -53,11 +53,11 @@ async function act(action: "check" | "repair", uri: string, onProgress: Progress
   try {
     if (action === "check") return await opened.store.check({ onProgress });
     // Taken once the store is known to exist (taking it creates the folder).
-    lock = acquireWriterLock(uri, { command: "freshrec store repair" });
+    lock = await acquireStoreWriterLock(uri, { command: "freshrec store repair" });
     return await opened.store.repair({ onProgress });
   } finally {
     await opened.store.close();
-    lock?.release();
+    await lock?.release();
   }
 }
 

@@ -3,14 +3,15 @@
  * update loop (trainer-bridge's UpdateLoop) with its jobs in child processes, and scheduled store maintenance.
  * `freshrec serve` composes it over the wall clock; `freshrec demo` over a simulated clock and the synthetic world.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
 import { DAY_MS, type Event } from "@freshrec/core";
-import { acquireWriterLock, type Store, type WriterLock } from "@freshrec/retriever";
+import { openRegistryMirror, type ActiveSet } from "@freshrec/registry";
+import { acquireStoreWriterLock, isObjectStoreUri, objectStorageEnv, type Store, type WriterLock } from "@freshrec/retriever";
 import { loadClusterModel } from "@freshrec/scorer";
 import { exitOnSignals, loadServerConfig, startServer, type RunningServer, type ServerConfig, type ServerConfigInput } from "@freshrec/server";
-import { JobProcesses, loopStateFile, nativeTrainer, UpdateLoop, type Clock, type EventSource, type LoopStatus } from "@freshrec/trainer-bridge";
+import { DecisionLogLineSchema, JobProcesses, loopStateFile, nativeTrainer, UpdateLoop, type Clock, type DecisionLogLine, type EventSource, type LoopStatus } from "@freshrec/trainer-bridge";
 import { terminalProgress } from "../progress.js";
 import { CLI_COMMAND, REPO_ROOT } from "../paths.js";
 import type { ServiceFile } from "./config-file.js";
@@ -20,7 +21,10 @@ export type Role = "writer" | "replica";
 export interface ServiceOptions {
   role: Role;
   storeUri: string;
+  /** The local registry folder; with registryUri, the local cache of that registry. */
   modelsDir: string;
+  /** An s3:// registry that modelsDir mirrors: the writer pushes to it, replicas pull from it (object-mirror.ts). */
+  registryUri?: string;
   file: ServiceFile;
   /** Flags and fixed settings over the file and the environment. */
   overrides: Partial<ServerConfigInput>;
@@ -55,7 +59,10 @@ export interface Service {
  */
 export async function startService(o: ServiceOptions): Promise<Service> {
   const config = loadServerConfig({ values: o.file.server, ...(o.file.source ? { source: o.file.source } : {}), overrides: { ...o.overrides, role: o.role }, anonymousOnLoopback: true });
-  const lock: WriterLock | undefined = o.role === "writer" ? acquireWriterLock(o.storeUri, { command: o.command }) : undefined;
+  // The store, the server and the writer's job processes all reach object storage with the same settings.
+  if (isObjectStoreUri(o.storeUri) || o.registryUri) Object.assign(process.env, objectStorageEnv(o.file.storage));
+  const lock: WriterLock | undefined = o.role === "writer" ? await acquireStoreWriterLock(o.storeUri, { command: o.command, storage: o.file.storage }) : undefined;
+  let mirroring: { stop(): Promise<void> } | undefined;
   let server: RunningServer | undefined;
   let loop: UpdateLoop | undefined;
   let jobs: JobProcesses | undefined;
@@ -68,11 +75,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       await jobs?.stop();
       maintenance?.stop();
       await server?.shutdown(reason);
-      lock?.release();
+      await mirroring?.stop(); // the writer's last push: every promotion it made reaches the bucket
+      await lock?.release();
     })());
 
   const log = pino({ level: config.logLevel });
   try {
+    if (o.registryUri) mirroring = await mirrorRegistry(o.registryUri, o.modelsDir, o, log, () => void server?.app.context.manager.sync("registry mirror").catch((err) => log.error({ err }, "sync after a registry pull failed")));
     if (o.role === "writer") {
       mkdirSync(o.modelsDir, { recursive: true });
       // Jobs are separate processes: they read the loop's job settings from a file beside the registry.
@@ -88,7 +97,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         log,
       });
     }
-    const loopPort = { status: (): LoopStatus | { phase: string } => loop?.status() ?? { phase: "starting" } };
+    const loopPort = { status: (): LoopStatus | { phase: string } => loop?.status() ?? { phase: "starting" }, decisions: (limit: number) => recentDecisions(o.modelsDir, limit) };
     server = await startServer(config, { log, clock: () => clock.now(), ...(jobs ? { jobs, loop: loopPort } : {}) });
     const { store, registry } = server;
     if (!config.auth.enabled) log.warn("auth is OFF (no API keys on a loopback host): every caller is an admin. Set keys before exposing this server.");
@@ -135,6 +144,33 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   }
 }
 
+/**
+ * Keeps the local registry folder and the s3:// registry in step: the writer first reconciles (restores from the
+ * bucket on a fresh host, else uploads what it has) and then pushes every 200 ms; a replica pulls into its cache
+ * every 250 ms and has its server reload at once (`onSwitched`). A failed round is logged (once per distinct
+ * error) and retried: the cache keeps serving what it verified.
+ */
+async function mirrorRegistry(uri: string, cacheDir: string, o: ServiceOptions, log: pino.Logger, reload: () => void): Promise<{ stop(): Promise<void> }> {
+  const mirror = openRegistryMirror(uri, cacheDir, o.file.storage);
+  let lastError = "";
+  const onError = (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    if (message !== lastError) log.warn({ err, registry: uri }, "registry mirror round failed; retrying");
+    lastError = message;
+  };
+  try {
+    if (o.role === "writer") log.info({ registry: uri, cache: cacheDir, done: await mirror.reconcile() }, "registry mirrored");
+    else log.info({ registry: uri, cache: cacheDir, active: (await mirror.pull()).active }, "registry cache up to date");
+  } catch (err) {
+    onError(err);
+  }
+  const onSwitched = (active: ActiveSet) => {
+    log.info({ registry: uri, active }, "registry pointer moved; reloading");
+    reload();
+  };
+  return o.role === "writer" ? mirror.follow("push", { intervalMs: 200, onError }) : mirror.follow("pull", { intervalMs: 250, onError, onSwitched });
+}
+
 /** Job progress on the terminal and job counts in /metrics. */
 function wireJobs(jobs: JobProcesses, metrics: RunningServer["app"]["context"]["metrics"]): void {
   const progress = terminalProgress();
@@ -149,4 +185,22 @@ function wireJobs(jobs: JobProcesses, metrics: RunningServer["app"]["context"]["
 export async function serveUntilSignal(service: Service): Promise<never> {
   exitOnSignals({ shutdown: (reason) => service.stop(reason) }, service.server.log);
   return new Promise<never>(() => {});
+}
+
+/** The loop's latest decisions from `<models>/scheduler.jsonl` (the dashboard's history); a line still being appended is skipped. */
+function recentDecisions(modelsDir: string, limit: number): DecisionLogLine[] {
+  const path = join(modelsDir, "scheduler.jsonl");
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .slice(-limit)
+    .flatMap((line) => {
+      try {
+        const parsed = DecisionLogLineSchema.safeParse(JSON.parse(line));
+        return parsed.success ? [parsed.data] : [];
+      } catch {
+        return [];
+      }
+    });
 }

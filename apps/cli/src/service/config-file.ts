@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { FreshrecError, parseOrThrow } from "@freshrec/core";
+import { resolveObjectStorage, type ObjectStorage } from "@freshrec/retriever";
 import { LoopConfigSchema, SchedulerConfigSchema, type LoopConfig, type SchedulerConfig } from "@freshrec/trainer-bridge";
 
 /** How the long-running update loop of a writer behaves (the jobs' own windows and models are under `jobs`). */
@@ -22,15 +23,18 @@ export type UpdateLoopSettings = z.infer<typeof UpdateLoopSettingsSchema>;
 
 /**
  * The one configuration file of `freshrec serve` / `freshrec demo` (`--config FILE`, JSON; example:
- * `config/freshrec.example.json`). Server settings sit at the top level (port, host, auth, limits, serving:
- * ServerConfigSchema), beside three sections: `scheduler` (strategy and cadences), `jobs` (windows, gates and
- * hyper-parameters of the update jobs: LoopConfigSchema) and `updateLoop` (the loop process itself).
+ * `config/freshrec.example.json`). Server settings sit at the top level (port, host, auth, limits, serving, and
+ * `recording` / `quality` for online quality: ServerConfigSchema), beside four sections: `scheduler` (strategy and cadences), `jobs` (windows, gates and
+ * hyper-parameters of the update jobs: LoopConfigSchema), `updateLoop` (the loop process itself) and `storage`
+ * (how to reach an s3:// store and registry: endpoint, region, accessKeyId, secretAccessKey, pathStyle;
+ * ObjectStorageSchema, over the AWS_* environment variables).
  */
 const ServiceFileSchema = z
   .object({
     scheduler: z.record(z.string(), z.unknown()).optional(),
     jobs: z.record(z.string(), z.unknown()).optional(),
     updateLoop: z.record(z.string(), z.unknown()).optional(),
+    storage: z.record(z.string(), z.unknown()).optional(),
   })
   .catchall(z.unknown());
 
@@ -40,6 +44,8 @@ export interface ServiceFile {
   scheduler: SchedulerConfig;
   jobs: LoopConfig;
   updateLoop: UpdateLoopSettings;
+  /** Object-storage settings in effect (file over environment); used only when the store or registry is s3://. */
+  storage: ObjectStorage;
   source?: string;
 }
 
@@ -54,12 +60,13 @@ export function readServiceFile(path: string | undefined, defaults: { jobs?: Loo
     }
   }
   const where = path ?? "defaults";
-  const { scheduler, jobs, updateLoop, ...server } = parseOrThrow(ServiceFileSchema, raw, where);
+  const { scheduler, jobs, updateLoop, storage, ...server } = parseOrThrow(ServiceFileSchema, raw, where);
   return {
     server,
     scheduler: parseOrThrow(SchedulerConfigSchema, scheduler ?? {}, `${where}: scheduler`),
     jobs: jobs ? parseOrThrow(LoopConfigSchema, { ...defaults.jobs, ...jobs }, `${where}: jobs`) : (defaults.jobs ?? LoopConfigSchema.parse({})),
     updateLoop: parseOrThrow(UpdateLoopSettingsSchema, updateLoop ?? {}, `${where}: updateLoop`),
+    storage: resolveObjectStorage(storage, process.env, `${where}: storage`),
     ...(path ? { source: path } : {}),
   };
 }

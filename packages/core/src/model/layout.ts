@@ -54,7 +54,11 @@ export function vocabulary(p: Pick<LayoutParams, "nClusters">): Array<{ text: st
 export function promptTokens(history: readonly ClusterId[], rag: readonly ClusterId[] | null, p: LayoutParams): number[] {
   const check = (c: ClusterId, what: string) => {
     if (!Number.isInteger(c) || c < 0 || c >= p.nClusters)
-      throw new FreshrecError("unknown-cluster", `${what}: cluster ${c} is not in the model's vocabulary of ${p.nClusters} clusters`);
+      throw new FreshrecError(
+        "unknown-cluster",
+        `${what}: cluster ${c} is not in the model's vocabulary of ${p.nClusters} clusters ` +
+          "(a cluster-token model's clusters are fixed when its base is trained: a new cluster needs a new base, or a text model, which reads clusters by their keywords)",
+      );
   };
   const hist = history.slice(-p.k);
   hist.forEach((c) => check(c, "history"));

@@ -34,6 +34,8 @@ export const SyntheticConfigSchema = z.object({
   globalTrendShare: z.number().min(0).max(1),
   /** Spread of per-history preferences (logit noise per (history, next)): larger = more distinct keys. */
   pairNoise: z.number().min(0),
+  /** Logit boost from cluster a to cluster b per keyword they share (0: affinities ignore descriptions). */
+  keywordAffinity: z.number().min(0),
   /** History length k. */
   k: z.number().int().min(1).max(4),
   /** Acceptance of a recommendation whose ground-truth probability is high (see acceptProbability). */
@@ -59,6 +61,7 @@ const BASE: Omit<SyntheticConfig, "users" | "clusters" | "newClusters" | "itemsP
   trendDecayDays: 10,
   globalTrendShare: 0.3,
   pairNoise: 0.8,
+  keywordAffinity: 1.5,
   k: 2,
   maxAccept: 0.6,
 };

@@ -1,5 +1,6 @@
 import { DAY_MS, mulberry32, type Rng } from "../rng.js";
 import type { ClusterId } from "../schemas.js";
+import { FreshrecError } from "../errors.js";
 import type { SyntheticConfig } from "./config.js";
 
 /** A trend: a cluster whose pull rises, peaks and decays over days, for all histories or after one source cluster. */
@@ -13,8 +14,8 @@ export interface Trend {
   strength: number;
 }
 
-/** Links per cluster in the stable affinity graph (each cluster leads strongly to a few others). */
-const LINKS = 6;
+/** Random links per cluster in the stable affinity graph (each cluster leads strongly to a few others). */
+const LINKS = 4;
 /** Weight of older history positions relative to the most recent (halves per step back). */
 const AGE_DECAY = 0.5;
 /** Logit boost of a cluster when it appears: new content starts hot. */
@@ -70,9 +71,14 @@ export class TransitionModel {
   private dayGlobal: Float64Array = new Float64Array(0);
   private dayLocal = new Map<ClusterId, Float64Array>();
 
-  constructor(private readonly cfg: SyntheticConfig) {
+  /** `keywords[c]`: cluster c's description; shared keywords add affinity (interests that sound alike lead to each other). */
+  constructor(
+    private readonly cfg: SyntheticConfig,
+    keywords: readonly (readonly string[])[],
+  ) {
     const rng = mulberry32(cfg.seed ^ 0x5eed);
     const C = (this.C = cfg.clusters);
+    if (keywords.length !== C) throw new FreshrecError("invalid-argument", `synthetic world: ${keywords.length} keyword lists for ${C} clusters`);
     this.popularity = Float32Array.from({ length: C }, () => 0.6 * gaussian(rng));
     this.affinity = new Float32Array(C * C);
     for (let i = 0; i < C; i++) {
@@ -81,6 +87,14 @@ export class TransitionModel {
         if (j !== i) this.affinity[i * C + j] = 1.5 + 2 * rng();
       }
     }
+    // The described part of the graph: what a text model can read, and all a cluster born later has to go on.
+    if (cfg.keywordAffinity > 0)
+      for (let i = 0; i < C; i++)
+        for (let j = 0; j < C; j++) {
+          if (i === j) continue;
+          const shared = keywords[i]!.filter((w) => keywords[j]!.includes(w)).length;
+          if (shared > 0) this.affinity[i * C + j]! += cfg.keywordAffinity * shared * (0.75 + 0.5 * rng());
+        }
     // The last `newClusters` ids appear at days spread over the middle 80 % of the period.
     this.birthDay = new Int32Array(C);
     for (let n = 0; n < cfg.newClusters; n++) {

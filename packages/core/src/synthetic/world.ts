@@ -69,9 +69,9 @@ function visit(history: ClusterId[], c: ClusterId, k: number): void {
 export function createSyntheticWorld(sizeOrConfig: SyntheticSize | SyntheticConfig, overrides: Partial<SyntheticConfig> = {}): SyntheticWorld {
   const base = typeof sizeOrConfig === "string" ? SYNTHETIC_PRESETS[sizeOrConfig] : sizeOrConfig;
   const config = parseOrThrow(SyntheticConfigSchema, { ...base, ...overrides }, "synthetic world config");
-  const model = new TransitionModel(config);
   const C = config.clusters;
   const names = clusterKeywords(C, mulberry32(config.seed ^ 0xc1a5));
+  const model = new TransitionModel(config, names);
   const clusters: Cluster[] = names.map((keywords, id) => ({ id, keywords }));
   const items: Item[] = [];
   for (let c = 0; c < C; c++)

@@ -1,7 +1,9 @@
 // freshrec-trainer: trains freshrec's llama-architecture recommender and its LoRA adapters with ggml on the CPU.
-// Subcommands: pretrain, lora, forward, llama-opt (see packages/trainer-bridge/MODEL.md for flags and formats).
+// Subcommands: pretrain, lora, forward, llama-opt; for text models init-text, train-text, lora-text, forward-text (see packages/trainer-bridge/MODEL.md for flags and formats).
 #include "baseline.h"
 #include "model.h"
+#include "text_init.h"
+#include "text_model.h"
 #include "train.h"
 #include "util.h"
 
@@ -22,6 +24,20 @@ static const std::vector<std::string> TRAIN_FLAGS = {"train", "val", "epochs", "
 static std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string> & b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
+}
+
+// The optional parts of a forward row's JSON line: the first top_k token ids of `order` and every logit.
+static void append_top_and_logits(std::string & line, const std::vector<int> & order, int top_k, const float * lg, int64_t V, bool print_logits) {
+    if (top_k > 0) {
+        line += ",\"top\":[";
+        for (int j = 0; j < top_k; j++) line += (j ? "," : "") + std::to_string(order[j]);
+        line += "]";
+    }
+    if (print_logits) {
+        line += ",\"logits\":[";
+        for (int64_t t = 0; t < V; t++) line += (t ? "," : "") + json_num(lg[t]);
+        line += "]";
+    }
 }
 
 static TrainOptions train_options(const Args & a) {
@@ -161,16 +177,7 @@ static int cmd_forward(const Args & a) {
             if (!ex.targets.empty()) correct += order[0] == ex.targets[e];
             if (!print_logits && top_k == 0) continue;
             std::string line = "{\"event\":\"row\",\"i\":" + std::to_string(e);
-            if (top_k > 0) {
-                line += ",\"top\":[";
-                for (int j = 0; j < top_k; j++) line += (j ? "," : "") + std::to_string(order[j]);
-                line += "]";
-            }
-            if (print_logits) {
-                line += ",\"logits\":[";
-                for (int64_t t = 0; t < V; t++) line += (t ? "," : "") + json_num(lg[t]);
-                line += "]";
-            }
+            append_top_and_logits(line, order, top_k, lg, V, print_logits);
             puts((line + "}").c_str());
         }
     }
@@ -181,12 +188,159 @@ static int cmd_forward(const Args & a) {
     return 0;
 }
 
+static std::string hparams_json(const Hparams & hp) {
+    std::ostringstream s;
+    s << "{\"n_vocab\":" << hp.n_vocab << ",\"n_embd\":" << hp.n_embd << ",\"n_layer\":" << hp.n_layer << ",\"n_head\":" << hp.n_head
+      << ",\"n_head_kv\":" << hp.kv_heads() << ",\"n_ff\":" << hp.n_ff << ",\"n_ctx\":" << hp.n_ctx << ",\"rope_freq_base\":" << json_num(hp.rope_freq_base)
+      << ",\"rms_eps\":" << json_num(hp.rms_eps) << ",\"tied\":" << (hp.tied ? "true" : "false") << "}";
+    return s.str();
+}
+
+// Layout from --preset (default tiny), each dimension overridable by its own flag.
+static Hparams text_layout(const Args & a) {
+    Hparams hp = text_preset(a.str("preset", "tiny"));
+    hp.n_embd = (int) a.i64("n-embd", hp.n_embd);
+    hp.n_layer = (int) a.i64("n-layer", hp.n_layer);
+    hp.n_head = (int) a.i64("n-head", hp.n_head);
+    hp.n_head_kv = (int) a.i64("n-head-kv", hp.kv_heads());
+    hp.n_ff = (int) a.i64("n-ff", hp.n_ff);
+    hp.n_ctx = (int) a.i64("n-ctx", hp.n_ctx);
+    hp.rope_freq_base = (float) a.f64("rope-freq-base", hp.rope_freq_base);
+    hp.rms_eps = (float) a.f64("rms-eps", hp.rms_eps);
+    const std::string tied = a.str("output", hp.tied ? "tied" : "untied");
+    if (tied != "tied" && tied != "untied") throw TrainerError("--output must be tied or untied, got '" + tied + "'");
+    hp.tied = tied == "tied";
+    return hp;
+}
+
+static int cmd_init_text(const Args & a) {
+    Hparams hp = text_layout(a);
+    const TextDtype dtype = parse_text_dtype(a.str("dtype", "f32"));
+    const uint64_t seed = (uint64_t) a.i64("seed", 1);
+    const std::string out = a.str("out");
+    const double t0 = wall_seconds();
+    const TextInitResult r = init_text_gguf(a.str("vocab"), hp, dtype, seed, a.str("name", "freshrec text model"), out);
+    hp.n_vocab = (int) r.n_vocab;
+    printf("{\"event\":\"done\",\"outputs\":{\"model\":%s},\"dtype\":\"%s\",\"hparams\":%s,\"n_params\":%lld,\"bytes\":%lld,\"wall_s\":%s}\n",
+           json_escape(out).c_str(), text_dtype_name(dtype), hparams_json(hp).c_str(), (long long) r.n_params, (long long) r.bytes,
+           json_num(wall_seconds() - t0).c_str());
+    return 0;
+}
+
+// Mean tokens per training sequence (prompt + answer - 1): turns examples/s into tokens/s.
+static double mean_sequence_tokens(const std::vector<TextExample> & ex) {
+    double n = 0;
+    for (const auto & e : ex) n += (double) (e.prompt.size() + e.answer.size() - 1);
+    return n / ex.size();
+}
+
+static std::string text_metrics_json(const TrainResult & r, const std::vector<TextExample> & tr) {
+    std::string j = metrics_json(r);
+    j.pop_back();
+    return j + ",\"tokens_per_s\":" + json_num(r.examples_per_s * mean_sequence_tokens(tr)) + "}";
+}
+
+static void read_text_train_data(const Args & a, const Model & m, std::vector<TextExample> & tr, std::vector<TextExample> & va, bool & has_val) {
+    tr = read_text_examples(a.str("train"), m.hp.n_vocab, m.hp.n_ctx, true);
+    has_val = a.has("val");
+    if (has_val) va = read_text_examples(a.str("val"), m.hp.n_vocab, m.hp.n_ctx, true);
+}
+
+static int cmd_train_text(const Args & a) {
+    Backend be(threads(a));
+    const std::string base = a.str("base");
+    auto m = load_text_model(base, be.be);
+    const TrainOptions o = train_options(a);
+    const TextDtype dtype = parse_text_dtype(a.str("dtype", "f32"));
+    check_text_dtype(*m, dtype);  // before training, not after
+    // A frozen embedding (with tied output: also the output projection) leaves the vocabulary geometry as it is.
+    const bool freeze_embd = a.i64("freeze-embd", 0) != 0;
+    std::vector<ggml_tensor *> params;
+    for (ggml_tensor * t : m->tensors) if (!(freeze_embd && t == m->tok_embd)) params.push_back(t);
+    std::vector<TextExample> tr, va;
+    bool has_val;
+    read_text_train_data(a, *m, tr, va, has_val);
+    const TrainResult r = train_text(*m, nullptr, params, tr, has_val ? &va : nullptr, o, be.be);
+    const std::string out = a.str("out");
+    save_text_model(*m, base, dtype, out);
+    printf("{\"event\":\"done\",\"outputs\":{\"model\":%s,\"dtype\":\"%s\",\"n_params_trained\":%lld},\"metrics\":%s}\n", json_escape(out).c_str(),
+           text_dtype_name(dtype), (long long) [&] { int64_t n = 0; for (auto * p : params) n += ggml_nelements(p); return n; }(),
+           text_metrics_json(r, tr).c_str());
+    return 0;
+}
+
+static int cmd_lora_text(const Args & a) {
+    Backend be(threads(a));
+    auto m = load_text_model(a.str("base"), be.be);
+    const TrainOptions o = train_options(a);
+    std::unique_ptr<Lora> lora;
+    if (a.has("init-adapter")) {
+        lora = load_lora(*m, a.str("init-adapter"), be.be);
+    } else {
+        lora = init_lora(*m, split_csv(a.str("targets", "q,k,v,o,gate,up,down")), (int) a.i64("rank", 8), (float) a.f64("alpha", 16.0), o.seed, be.be);
+    }
+    lora->adapter_id = a.str("adapter-id");
+    std::vector<TextExample> tr, va;
+    bool has_val;
+    read_text_train_data(a, *m, tr, va, has_val);
+    const TrainResult r = train_text(*m, lora.get(), lora->params(), tr, has_val ? &va : nullptr, o, be.be);
+    save_lora(*m, *lora, a.str("out"));
+    printf("{\"event\":\"done\",\"outputs\":{\"adapter\":%s,\"rank\":%d,\"alpha\":%s,\"n_targets\":%zu},\"metrics\":%s}\n",
+           json_escape(a.str("out")).c_str(), lora->rank, json_num(lora->alpha).c_str(), lora->pairs.size(), text_metrics_json(r, tr).c_str());
+    return 0;
+}
+
+static int cmd_forward_text(const Args & a) {
+    Backend be(threads(a));
+    auto m = load_text_model(a.str("base"), be.be);
+    std::unique_ptr<Lora> lora;
+    if (a.has("adapter")) {
+        lora = load_lora(*m, a.str("adapter"), be.be);
+        lora->user_scale = (float) a.f64("scale", 1.0);
+    }
+    const auto ex = read_text_examples(a.str("prompts"), m->hp.n_vocab, m->hp.n_ctx, false);
+    const int64_t V = m->hp.n_vocab;
+    const int top_k = (int) std::min<int64_t>(a.i64("top-k", 0), V);
+    const bool print_logits = a.i64("logits", 0) != 0;
+    const int batch = (int) a.i64("batch", 16);
+    if (batch < 1) throw TrainerError("--batch must be at least 1");
+    TextRunner runner(*m, lora.get(), {}, be.be);
+    std::vector<float> last, lp;
+    std::vector<int> order(V);
+    double nll = 0;
+    int64_t n_tok = 0, correct = 0;
+    for (size_t from = 0; from < ex.size(); from += batch) {
+        std::vector<size_t> ids;
+        for (size_t i = from; i < std::min(ex.size(), from + batch); i++) ids.push_back(i);
+        const TextPass p = runner.run(ex, ids, &last, &lp);
+        if (p.n_tokens) nll += (double) p.loss * p.n_tokens;
+        n_tok += p.n_tokens;
+        correct += p.n_correct;
+        for (size_t i = 0; i < ids.size(); i++) {
+            const TextExample & e = ex[ids[i]];
+            const float * lg = last.data() + i * V;
+            std::string line = "{\"event\":\"row\",\"i\":" + std::to_string(ids[i]) + ",\"n_answer\":" + std::to_string(e.answer.size()) +
+                               ",\"answer_logprob\":" + (e.answer.empty() ? std::string("null") : json_num(lp[i]));
+            if (top_k > 0) {
+                for (int64_t t = 0; t < V; t++) order[t] = (int) t;
+                std::partial_sort(order.begin(), order.begin() + top_k, order.end(), [&](int x, int y) { return lg[x] > lg[y] || (lg[x] == lg[y] && x < y); });
+            }
+            append_top_and_logits(line, order, top_k, lg, V, print_logits);
+            puts((line + "}").c_str());
+        }
+    }
+    printf("{\"event\":\"done\",\"n\":%zu,\"loss\":%s,\"token_acc\":%s,\"n_answer_tokens\":%lld,\"adapter_id\":%s}\n", ex.size(),
+           n_tok ? json_num(nll / n_tok).c_str() : "null", n_tok ? json_num((double) correct / n_tok).c_str() : "null", (long long) n_tok,
+           lora ? json_escape(lora->adapter_id).c_str() : "null");
+    return 0;
+}
+
 static void quiet_log(ggml_log_level level, const char * text, void *) {
     if (level == GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
 }
 
 static int usage() {
-    fputs("usage: freshrec-trainer <pretrain|lora|forward|llama-opt> --option value ... (see MODEL.md)\n", stderr);
+    fputs("usage: freshrec-trainer <pretrain|lora|forward|llama-opt|init-text|train-text|lora-text|forward-text> --option value ... (see MODEL.md)\n", stderr);
     return 2;
 }
 
@@ -212,6 +366,15 @@ int main(int argc, char ** argv) {
             return cmd_lora(Args(argc, argv, 2, with(TRAIN_FLAGS, {"base", "out", "rank", "alpha", "targets", "init-adapter", "adapter-id"})));
         if (cmd == "forward")
             return cmd_forward(Args(argc, argv, 2, {"base", "adapter", "scale", "prompts", "top-k", "logits", "batch", "threads"}));
+        if (cmd == "init-text")
+            return cmd_init_text(Args(argc, argv, 2, {"vocab", "out", "preset", "n-embd", "n-layer", "n-head", "n-head-kv", "n-ff", "n-ctx",
+                                                      "rope-freq-base", "rms-eps", "output", "dtype", "seed", "name"}));
+        if (cmd == "train-text")
+            return cmd_train_text(Args(argc, argv, 2, with(TRAIN_FLAGS, {"base", "out", "dtype", "freeze-embd"})));
+        if (cmd == "lora-text")
+            return cmd_lora_text(Args(argc, argv, 2, with(TRAIN_FLAGS, {"base", "out", "rank", "alpha", "targets", "init-adapter", "adapter-id"})));
+        if (cmd == "forward-text")
+            return cmd_forward_text(Args(argc, argv, 2, {"base", "adapter", "scale", "prompts", "top-k", "logits", "batch", "threads"}));
         if (cmd == "llama-opt")
             return cmd_llama_opt(Args(argc, argv, 2, {"base", "train", "epochs", "lr", "threads"}));
         return usage();

@@ -1,4 +1,5 @@
 #include "model.h"
+#include "gguf_file.h"
 #include "util.h"
 
 #include "gguf.h"
@@ -38,9 +39,9 @@ static ggml_context * new_meta_ctx(size_t n_tensors) {
     return ggml_init(p);
 }
 
-// Creates the llama tensor set (names and shapes as llama.cpp expects them) with the given types.
-static void create_tensors(Model & m, ggml_type (*type_of)(const char * name, void * ud), void * ud) {
+void create_tensors(Model & m, ggml_type (*type_of)(const char * name, void * ud), void * ud) {
     const Hparams & hp = m.hp;
+    const int64_t n_kv = (int64_t) hp.head_dim() * hp.kv_heads();
     m.ctx = new_meta_ctx(3 + 9 * hp.n_layer);
     auto make = [&](const std::string & name, int64_t ne0, int64_t ne1) {
         ggml_type t = type_of(name.c_str(), ud);
@@ -51,14 +52,14 @@ static void create_tensors(Model & m, ggml_type (*type_of)(const char * name, vo
     };
     m.tok_embd = make("token_embd.weight", hp.n_embd, hp.n_vocab);
     m.output_norm = make("output_norm.weight", hp.n_embd, 0);
-    m.output = make("output.weight", hp.n_embd, hp.n_vocab);
+    m.output = hp.tied ? m.tok_embd : make("output.weight", hp.n_embd, hp.n_vocab);
     for (int il = 0; il < hp.n_layer; il++) {
         const std::string p = "blk." + std::to_string(il) + ".";
         Layer L;
         L.attn_norm = make(p + "attn_norm.weight", hp.n_embd, 0);
         L.wq = make(p + "attn_q.weight", hp.n_embd, hp.n_embd);
-        L.wk = make(p + "attn_k.weight", hp.n_embd, hp.n_embd);
-        L.wv = make(p + "attn_v.weight", hp.n_embd, hp.n_embd);
+        L.wk = make(p + "attn_k.weight", hp.n_embd, n_kv);
+        L.wv = make(p + "attn_v.weight", hp.n_embd, n_kv);
         L.wo = make(p + "attn_output.weight", hp.n_embd, hp.n_embd);
         L.ffn_norm = make(p + "ffn_norm.weight", hp.n_embd, 0);
         L.gate = make(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
@@ -126,28 +127,26 @@ static void set_common_meta(gguf_context * g, const FreshrecMeta & meta) {
     gguf_set_val_i64(g, "freshrec.window_end_ms", meta.window_end_ms);
 }
 
-static void write_gguf(gguf_context * g, const std::string & path) {
-    write_atomically(path, [&](const std::string & tmp) {
-        if (!gguf_write_to_file(g, tmp.c_str(), false)) throw TrainerError("cannot write " + tmp);
-    });
-}
-
-void save_model_f32(const Model & m, const std::string & path) {
-    const Hparams & hp = m.hp;
-    gguf_context * g = gguf_init_empty();
+void set_llama_hparams(gguf_context * g, const Hparams & hp, const char * name, uint32_t file_type) {
     gguf_set_val_str(g, "general.architecture", ARCH);
-    gguf_set_val_str(g, "general.name", ("freshrec " + m.meta.model_id).c_str());
-    gguf_set_val_u32(g, "general.file_type", 0);  // LLAMA_FTYPE_ALL_F32
+    gguf_set_val_str(g, "general.name", name);
+    gguf_set_val_u32(g, "general.file_type", file_type);
     gguf_set_val_u32(g, "llama.vocab_size", hp.n_vocab);
     gguf_set_val_u32(g, "llama.context_length", hp.n_ctx);
     gguf_set_val_u32(g, "llama.embedding_length", hp.n_embd);
     gguf_set_val_u32(g, "llama.block_count", hp.n_layer);
     gguf_set_val_u32(g, "llama.feed_forward_length", hp.n_ff);
     gguf_set_val_u32(g, "llama.attention.head_count", hp.n_head);
-    gguf_set_val_u32(g, "llama.attention.head_count_kv", hp.n_head);
+    gguf_set_val_u32(g, "llama.attention.head_count_kv", hp.kv_heads());
     gguf_set_val_u32(g, "llama.rope.dimension_count", hp.head_dim());
     gguf_set_val_f32(g, "llama.rope.freq_base", hp.rope_freq_base);
     gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", hp.rms_eps);
+}
+
+void save_model_f32(const Model & m, const std::string & path) {
+    const Hparams & hp = m.hp;
+    gguf_context * g = gguf_init_empty();
+    set_llama_hparams(g, hp, ("freshrec " + m.meta.model_id).c_str(), 0);  // file type 0: LLAMA_FTYPE_ALL_F32
 
     const Vocab & v = m.vocab;
     std::vector<const char *> texts;
@@ -177,50 +176,6 @@ void quantize_q8_0(const std::string & f32_path, const std::string & out_path, i
         if (llama_model_quantize(f32_path.c_str(), tmp.c_str(), &p) != 0) throw TrainerError("llama_model_quantize failed for " + f32_path);
     });
 }
-
-// Reads a GGUF (metadata and tensor data) or throws naming the file.
-struct GgufFile {
-    gguf_context * g = nullptr;
-    ggml_context * data = nullptr;
-    std::string path;
-    explicit GgufFile(const std::string & p) : path(p) {
-        FILE * f = fopen(p.c_str(), "rb");
-        if (!f) throw TrainerError("cannot open " + p + ": " + strerror(errno));
-        fclose(f);
-        gguf_init_params ip = { /*no_alloc=*/false, &data };
-        g = gguf_init_from_file(p.c_str(), ip);
-        if (!g) throw TrainerError(p + " is not a readable GGUF file");
-    }
-    ~GgufFile() {
-        if (g) gguf_free(g);
-        if (data) ggml_free(data);
-    }
-    int64_t key(const std::string & k, bool required = true) const {
-        int64_t id = gguf_find_key(g, k.c_str());
-        if (id < 0 && required) throw TrainerError(path + ": missing GGUF key " + k);
-        return id;
-    }
-    std::string str(const std::string & k) const {
-        int64_t id = key(k);
-        if (gguf_get_kv_type(g, id) != GGUF_TYPE_STRING) throw TrainerError(path + ": GGUF key " + k + " is not a string");
-        return gguf_get_val_str(g, id);
-    }
-    int64_t integer(const std::string & k) const {
-        int64_t id = key(k);
-        switch (gguf_get_kv_type(g, id)) {
-            case GGUF_TYPE_UINT32: return gguf_get_val_u32(g, id);
-            case GGUF_TYPE_INT32: return gguf_get_val_i32(g, id);
-            case GGUF_TYPE_UINT64: return (int64_t) gguf_get_val_u64(g, id);
-            case GGUF_TYPE_INT64: return gguf_get_val_i64(g, id);
-            default: throw TrainerError(path + ": GGUF key " + k + " is not an integer");
-        }
-    }
-    float f32(const std::string & k) const {
-        int64_t id = key(k);
-        if (gguf_get_kv_type(g, id) != GGUF_TYPE_FLOAT32) throw TrainerError(path + ": GGUF key " + k + " is not a float32");
-        return gguf_get_val_f32(g, id);
-    }
-};
 
 std::unique_ptr<Model> load_model(const std::string & path, ggml_backend_t be, bool require_f32) {
     GgufFile f(path);
@@ -284,7 +239,11 @@ std::vector<ggml_tensor *> Lora::params() const {
 
 static std::vector<ggml_tensor *> target_tensors(const Model & m, const std::string & target) {
     std::vector<ggml_tensor *> out;
-    if (target == "output") return {m.output};
+    if (target == "output") {
+        // llama.cpp applies an adapter on token_embd.weight to the embedding lookup only, so a tied output cannot take one.
+        if (m.hp.tied) throw TrainerError("LoRA target 'output' needs an untied output.weight; this model ties it to the token embedding");
+        return {m.output};
+    }
     for (const auto & L : m.layers) {
         if (target == "q") out.push_back(L.wq);
         else if (target == "k") out.push_back(L.wk);
@@ -375,9 +334,11 @@ void save_lora(const Model & m, const Lora & l, const std::string & path) {
     gguf_set_val_str(g, "adapter.type", "lora");
     gguf_set_val_f32(g, "adapter.lora.alpha", l.alpha);
     gguf_set_val_str(g, "freshrec.adapter_id", l.adapter_id.c_str());
-    gguf_set_val_str(g, "freshrec.base_model_id", m.meta.model_id.c_str());
     gguf_set_val_u32(g, "freshrec.adapter.n_vocab", m.hp.n_vocab);
-    set_common_meta(g, m.meta);
+    if (!m.is_text) {  // a text model's adapter carries no cluster-token layout
+        gguf_set_val_str(g, "freshrec.base_model_id", m.meta.model_id.c_str());
+        set_common_meta(g, m.meta);
+    }
     for (ggml_tensor * base : m.tensors) {  // model order keeps the file byte-identical across runs
         auto it = l.pairs.find(base);
         if (it == l.pairs.end()) continue;
@@ -390,8 +351,7 @@ void save_lora(const Model & m, const Lora & l, const std::string & path) {
 
 // ---- forward graph -----------------------------------------------------------------------------
 
-// W x, plus the LoRA term scale * B (A x) when W has factors (llama.cpp's build_lora_mm).
-static ggml_tensor * mm(ggml_context * ctx, const Lora * lora, ggml_tensor * w, ggml_tensor * x) {
+ggml_tensor * mm(ggml_context * ctx, const Lora * lora, ggml_tensor * w, ggml_tensor * x) {
     ggml_tensor * y = ggml_mul_mat(ctx, w, x);
     if (!lora) return y;
     auto it = lora->pairs.find(w);

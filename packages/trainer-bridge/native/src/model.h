@@ -5,6 +5,7 @@
 #include "ggml.h"
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
+#include "gguf.h"
 
 #include <cstdint>
 #include <map>
@@ -14,8 +15,11 @@
 
 struct Hparams {
     int n_vocab = 0, n_embd = 128, n_layer = 4, n_head = 4, n_ff = 320, n_ctx = 16;
-    float rms_eps = 1e-5f, rope_freq_base = 10000.0f;
+    int n_head_kv = 0;   // 0: as many key/value heads as query heads (no grouped-query attention)
+    bool tied = false;   // output projection shares token_embd.weight (no output.weight tensor)
+    float rms_eps = 1e-5f, rope_freq_base = 10000.0f, rope_freq_scale = 1.0f;
     int head_dim() const { return n_embd / n_head; }
+    int kv_heads() const { return n_head_kv ? n_head_kv : n_head; }
 };
 
 // freshrec.* GGUF keys (packages/core/src/model/layout.ts GGUF_META holds the same names).
@@ -39,6 +43,8 @@ struct Backend {
 
 struct Model {
     Hparams hp;
+    bool is_text = false;  // a user's text model (no freshrec.* layout keys, no freshrec vocabulary)
+    ggml_tensor * rope_freqs = nullptr;  // llama 3 RoPE frequency factors, when the file has them
     FreshrecMeta meta;
     Vocab vocab;
     ggml_context * ctx = nullptr;
@@ -49,10 +55,16 @@ struct Model {
     ~Model();
 };
 
+// Creates the llama tensor set of `m.hp` (names and shapes as llama.cpp expects them, unallocated) with the types
+// `type_of` chooses. With tied output, `m.output` is `m.tok_embd` and appears once in `m.tensors`.
+void create_tensors(Model & m, ggml_type (*type_of)(const char * name, void * ud), void * ud);
+
 // Seeded initialisation of a new model (norms 1, matrices scaled normal).
 std::unique_ptr<Model> init_model(const Hparams & hp, const FreshrecMeta & meta, const Vocab & vocab, uint64_t seed, ggml_backend_t be);
 // Loads a base GGUF written by this trainer; `require_f32` for LoRA training (the base must be differentiable through).
 std::unique_ptr<Model> load_model(const std::string & path, ggml_backend_t be, bool require_f32);
+// The llama.* hyperparameter keys (and general.architecture/name/file_type) every model freshrec writes carries.
+void set_llama_hparams(gguf_context * g, const Hparams & hp, const char * name, uint32_t file_type);
 void save_model_f32(const Model & m, const std::string & path);
 void quantize_q8_0(const std::string & f32_path, const std::string & out_path, int n_threads);
 
@@ -75,6 +87,9 @@ std::unique_ptr<Lora> init_lora(const Model & m, const std::vector<std::string> 
 // Loads an adapter and checks it fits `m` (tensor names and shapes, vocabulary size).
 std::unique_ptr<Lora> load_lora(const Model & m, const std::string & path, ggml_backend_t be);
 void save_lora(const Model & m, const Lora & lora, const std::string & path);
+
+// W x, plus the LoRA term scale * B (A x) when W has factors (llama.cpp's build_lora_mm).
+ggml_tensor * mm(ggml_context * ctx, const Lora * lora, ggml_tensor * w, ggml_tensor * x);
 
 // One forward (and optionally backward) graph for a fixed batch size.
 struct Batch {

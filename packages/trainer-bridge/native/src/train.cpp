@@ -73,11 +73,11 @@ static double lr_at(const TrainOptions & o, int64_t step, int64_t total) {
 }
 
 // One AdamW update (decoupled weight decay on matrices only) with global-norm clipping.
-static void adamw_step(Batch & b, const std::vector<ggml_tensor *> & params, std::vector<AdamState> & st,
+static void adamw_step(const TrainProblem & prob, const std::vector<ggml_tensor *> & params, std::vector<AdamState> & st,
                        const TrainOptions & o, double lr, int64_t t) {
     double sq = 0;
     for (ggml_tensor * p : params) {
-        const float * g = (const float *) ggml_graph_get_grad(b.graph, p)->data;
+        const float * g = prob.grad(p);
         for (int64_t i = 0; i < ggml_nelements(p); i++) sq += (double) g[i] * g[i];
     }
     const double norm = std::sqrt(sq);
@@ -88,7 +88,7 @@ static void adamw_step(Batch & b, const std::vector<ggml_tensor *> & params, std
     for (size_t k = 0; k < params.size(); k++) {
         ggml_tensor * p = params[k];
         float * w = (float *) p->data;
-        const float * g = (const float *) ggml_graph_get_grad(b.graph, p)->data;
+        const float * g = prob.grad(p);
         float * m = st[k].m.data(), * v = st[k].v.data();
         const float decay = ggml_n_dims(p) >= 2 ? 1.0f - alr * (float) o.weight_decay : 1.0f;
         for (int64_t i = 0; i < ggml_nelements(p); i++) {
@@ -103,9 +103,7 @@ static void adamw_step(Batch & b, const std::vector<ggml_tensor *> & params, std
 TrainResult train(const Model & m, const Lora * lora, const std::vector<ggml_tensor *> & params,
                   const Examples & all, const Examples * val_in, const TrainOptions & o, ggml_backend_t be) {
     if (o.batch <= 0 || o.epochs <= 0) throw TrainerError("batch and epochs must be positive");
-    const double t0 = wall_seconds(), c0 = cpu_seconds();
     std::mt19937_64 rng(o.seed);
-
     Examples tr, va;
     if (val_in) {
         tr = all;
@@ -118,62 +116,78 @@ TrainResult train(const Model & m, const Lora * lora, const std::vector<ggml_ten
         va = subset(all, idx, 0, n_val);
         tr = subset(all, idx, n_val, idx.size());
     }
-    if (tr.size() == 0) throw TrainerError("no training examples left after the validation split");
+    BatchCache train_graphs(m, lora, params, be), eval_graphs(m, lora, {}, be);
+    Batch * last = nullptr;
+    TrainProblem prob;
+    prob.n_train = tr.size();
+    prob.n_val = va.size();
+    prob.step = [&](const std::vector<size_t> & ids) {
+        last = &train_graphs.get((int) ids.size());
+        run_batch(*last, be, tr, ids, 0);
+        return std::make_pair(*(float *) last->loss->data, (double) ids.size());
+    };
+    prob.grad = [&](ggml_tensor * p) { return (const float *) ggml_graph_get_grad(last->graph, p)->data; };
+    prob.validate = [&]() { return evaluate_with(eval_graphs, va, std::max(o.batch, 64), be); };
+    return train_loop(params, prob, o, rng);
+}
+
+TrainResult train_loop(const std::vector<ggml_tensor *> & params, const TrainProblem & prob, const TrainOptions & o, std::mt19937_64 & rng) {
+    if (o.batch <= 0 || o.epochs <= 0) throw TrainerError("batch and epochs must be positive");
+    const double t0 = wall_seconds(), c0 = cpu_seconds();
+    if (prob.n_train == 0) throw TrainerError("no training examples left after the validation split");
 
     TrainResult r;
-    r.n_train = (int64_t) tr.size();
-    r.n_val = (int64_t) va.size();
-    BatchCache train_graphs(m, lora, params, be), eval_graphs(m, lora, {}, be);
+    r.n_train = (int64_t) prob.n_train;
+    r.n_val = (int64_t) prob.n_val;
     std::vector<AdamState> st(params.size());
     for (size_t k = 0; k < params.size(); k++) {
         st[k].m.assign(ggml_nelements(params[k]), 0.0f);
         st[k].v.assign(ggml_nelements(params[k]), 0.0f);
     }
-    const int64_t steps_per_epoch = ((int64_t) tr.size() + o.batch - 1) / o.batch;
+    const int64_t steps_per_epoch = ((int64_t) prob.n_train + o.batch - 1) / o.batch;
     const int64_t total = steps_per_epoch * o.epochs;
     std::vector<std::vector<float>> best;
     double best_val = INFINITY, train_time = 0;
     int64_t trained = 0, bad_epochs = 0;
-    std::vector<size_t> idx(tr.size());
+    std::vector<size_t> idx(prob.n_train), ids;
     std::iota(idx.begin(), idx.end(), 0);
 
     for (int epoch = 1; epoch <= o.epochs; epoch++) {
         std::shuffle(idx.begin(), idx.end(), rng);
-        double epoch_loss = 0, window_loss = 0;
-        int64_t window_n = 0;
+        double epoch_loss = 0, epoch_weight = 0, window_loss = 0, window_weight = 0;
         const double te = wall_seconds();
         for (size_t from = 0; from < idx.size(); from += o.batch) {
             const int n = (int) std::min<size_t>(o.batch, idx.size() - from);
-            Batch & b = train_graphs.get(n);
-            run_batch(b, be, tr, idx, from);
-            const float loss = *(float *) b.loss->data;
+            ids.assign(idx.begin() + from, idx.begin() + from + n);
+            const auto [loss, weight] = prob.step(ids);
             if (!std::isfinite(loss))
                 throw TrainerError("loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at epoch " + std::to_string(epoch) +
                                    ", step " + std::to_string(r.steps + 1) + " (try a lower learning rate)");
             const double lr = lr_at(o, r.steps, total);
             r.steps++;
-            adamw_step(b, params, st, o, lr, r.steps);
-            epoch_loss += (double) loss * n;
-            window_loss += (double) loss * n;
-            window_n += n;
+            adamw_step(prob, params, st, o, lr, r.steps);
+            epoch_loss += (double) loss * weight;
+            epoch_weight += weight;
+            window_loss += (double) loss * weight;
+            window_weight += weight;
             trained += n;
             if (o.progress_every > 0 && (r.steps % o.progress_every == 0 || r.steps == total)) {
                 printf("{\"event\":\"progress\",\"step\":%lld,\"total\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long) r.steps,
-                       (long long) total, epoch, json_num(window_loss / window_n).c_str(), json_num(lr).c_str());
+                       (long long) total, epoch, json_num(window_loss / window_weight).c_str(), json_num(lr).c_str());
                 fflush(stdout);
                 window_loss = 0;
-                window_n = 0;
+                window_weight = 0;
             }
         }
         train_time += wall_seconds() - te;
-        r.train_loss = epoch_loss / tr.size();
+        r.train_loss = epoch_loss / epoch_weight;
         r.epochs_run = epoch;
         EvalResult ev{NAN, NAN};
-        if (va.size() > 0) ev = evaluate_with(eval_graphs, va, std::max(o.batch, 64), be);
+        if (prob.n_val > 0) ev = prob.validate();
         printf("{\"event\":\"epoch\",\"epoch\":%d,\"train_loss\":%s,\"val_loss\":%s,\"val_acc\":%s}\n", epoch, json_num(r.train_loss).c_str(),
                json_num(ev.loss).c_str(), json_num(ev.acc).c_str());
         fflush(stdout);
-        if (va.size() == 0) continue;
+        if (prob.n_val == 0) continue;
         if (ev.loss < best_val) {
             best_val = ev.loss;
             r.val_loss = ev.loss;
@@ -188,7 +202,7 @@ TrainResult train(const Model & m, const Lora * lora, const std::vector<ggml_ten
     }
     if (!best.empty() && r.best_epoch != r.epochs_run)
         for (size_t k = 0; k < params.size(); k++) memcpy(params[k]->data, best[k].data(), ggml_nbytes(params[k]));
-    if (va.size() == 0) r.val_loss = r.val_acc = NAN;
+    if (prob.n_val == 0) r.val_loss = r.val_acc = NAN;
     r.examples_per_s = trained / std::max(train_time, 1e-9);
     r.wall_s = wall_seconds() - t0;
     r.cpu_s = cpu_seconds() - c0;

@@ -1,12 +1,13 @@
 import { basename } from "node:path";
 import { evaluateGate } from "../gates/gates.js";
 import type { AdapterRecord, BaseRecord, TableRecord } from "@freshrec/registry";
-import { JobError, currentLayout, days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
+import { JobError, currentLayout, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
 import { finetune } from "./finetune.js";
 import { fileSha256, timed } from "./measure.js";
 import { refreshTable } from "./refresh.js";
 import { tokenExamples, trainingSetFor } from "./training-data.js";
+import { bootstrapWindow } from "./windows.js";
 
 export interface BootstrapResult {
   base: BaseRecord;
@@ -16,10 +17,9 @@ export interface BootstrapResult {
 
 /** Pretrains a base model on the first `bootstrapDays` of data, gates it on that window's holdout, publishes it. */
 export async function pretrainBase(ctx: JobContext): Promise<BaseRecord> {
-  const range = await ctx.store.timeRange();
-  if (!range) throw new JobError("bootstrap", "the store holds no events: ingest some first");
+  const { start, end } = await bootstrapWindow(ctx);
   const layout = await currentLayout(ctx);
-  const window = { start: range.min, end: Math.min(ctx.asOf, range.min + days(ctx.config.bootstrapDays)) };
+  const window = { start, end };
   const set = await trainingSetFor(ctx, window, layout);
   if (set.train.length === 0) throw new JobError("bootstrap", `no training examples in [${window.start}, ${window.end})`);
   const { id, dir } = ctx.registry.stage("base");

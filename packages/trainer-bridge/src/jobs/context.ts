@@ -21,6 +21,11 @@ export const LoopConfigSchema = z.object({
   bootstrapDays: z.number().positive().default(30),
   /** A fine-tune trains on the last this-many days. */
   finetuneDays: z.number().positive().default(30),
+  /**
+   * A training window (bootstrap or fine-tune) whose days hold fewer positive transitions than this is widened until
+   * it holds this many (jobs/windows.ts); with fewer in the whole store the job reports the data too thin.
+   */
+  minWindowTransitions: z.number().int().positive().default(500),
   /** A table covers every key with a transition in the last this-many days (all keys when they are few). */
   tableSupportDays: z.number().positive().default(30),
   /** Score every possible key when there are at most this many. */

@@ -5,10 +5,11 @@ import { validateAdapter } from "../external/validate.js";
 import { evaluateGate } from "../gates/gates.js";
 import type { AdapterRecord, BaseRecord, HoldoutMetrics } from "@freshrec/registry";
 import type { TrainingSet } from "../training-set/build.js";
-import { JobError, days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
+import { JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
 import { fileSha256, timed } from "./measure.js";
 import { tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-data.js";
+import { finetuneWindow } from "./windows.js";
 
 const ADAPTER_FILE = "adapter.gguf";
 
@@ -109,7 +110,8 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
 export async function finetune(ctx: JobContext): Promise<AdapterRecord> {
   const { record: base } = activeBase(ctx, "finetune");
   const { layout } = await readGgufMetadata(base.path!);
-  const set = await trainingSetFor(ctx, { start: ctx.asOf - days(ctx.config.finetuneDays), end: ctx.asOf }, layout);
-  if (set.train.length === 0) throw new JobError("finetune", `no training examples in the ${ctx.config.finetuneDays} days before ${new Date(ctx.asOf).toISOString()}`);
+  const { start, end } = await finetuneWindow(ctx);
+  const set = await trainingSetFor(ctx, { start, end }, layout);
+  if (set.train.length === 0) throw new JobError("finetune", `no training examples in [${new Date(start).toISOString()}, ${new Date(end).toISOString()})`);
   return trainCandidateAdapter(ctx, set);
 }

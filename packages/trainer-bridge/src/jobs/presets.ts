@@ -14,6 +14,8 @@ export function loopPresetFor(size: SyntheticSize): LoopConfig {
   return LoopConfigSchema.parse({
     bootstrapDays: 14,
     finetuneDays: 14,
+    // Its windows hold a few hundred transitions each; the default minimum (500) is sized for real traffic.
+    minWindowTransitions: 200,
     tableSupportDays: 14,
     ragWindowDays: 7,
     trainingSet: { holdoutDays: 2 },

@@ -8,6 +8,7 @@ import { activeBase } from "./finetune.js";
 import { timed } from "./measure.js";
 import { fitRagBlend, ragPrompt } from "./rag-blend-fit.js";
 import { trainingSetConfig } from "./training-data.js";
+import { tableHoldoutStart } from "./windows.js";
 
 /** Every ordered history of k distinct clusters, or undefined when there are more than `limit`. */
 function allKeys(layout: LayoutParams, limit: number): string[] | undefined {
@@ -74,7 +75,8 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
   const active = ctx.registry.active();
   const adapter = active.adapter ? ctx.registry.getOf("adapter", active.adapter) : undefined;
   const { layout } = await readGgufMetadata(base.path!);
-  const holdoutStart = ctx.asOf - days(trainingSetConfig(ctx).holdoutDays);
+  const { holdoutDays, minHoldoutTransitions } = trainingSetConfig(ctx);
+  const holdoutStart = await tableHoldoutStart(ctx, holdoutDays, minHoldoutTransitions);
   const supportStart = ctx.asOf - days(ctx.config.tableSupportDays);
   const ragStart = ctx.asOf - days(ctx.config.ragWindowDays);
   // Reaches back far enough for the table's keys, its holdout and, with RAG, the retrieval window before that holdout (the blend fit).

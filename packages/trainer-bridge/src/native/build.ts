@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TrainerBuildError } from "./errors.js";
 
@@ -80,6 +80,21 @@ function llamaSource(bundle: string): string {
   return dir;
 }
 
+/**
+ * A vocabulary-only GGUF of a production tokenizer from the bundled llama.cpp source (`models/ggml-vocab-<name>.gguf`,
+ * e.g. llama-bpe for Llama 3, qwen2 with its chat template, starcoder with SmolLM2's vocabulary size): real tokenizers
+ * for text models built without downloads.
+ */
+export function bundledVocab(name: string): string {
+  const models = join(llamaSource(llamaPaths().bundle), "models");
+  const path = join(models, `ggml-vocab-${name}.gguf`);
+  if (!existsSync(path)) {
+    const known = readdirSync(models).filter((f) => /^ggml-vocab-.*\.gguf$/.test(f)).map((f) => f.slice(11, -5));
+    throw new TrainerBuildError(`no bundled vocabulary '${name}' in ${models} (available: ${known.join(", ")})`);
+  }
+  return path;
+}
+
 function sourceFiles(): string[] {
   const dir = join(NATIVE_DIR, "src");
   return readdirSync(dir)
@@ -88,27 +103,56 @@ function sourceFiles(): string[] {
     .map((f) => join(dir, f));
 }
 
+/** Content hash of the build inputs that every object depends on: compile flags and all headers. */
+function commonKey(compileArgs: string[], headers: string[]): string {
+  const hash = createHash("sha256").update(JSON.stringify(compileArgs));
+  for (const f of headers) hash.update(basename(f)).update(readFileSync(f));
+  return hash.digest("hex");
+}
+
+/**
+ * Compiles one source file into an object named by the hash of its inputs, unless that object exists already:
+ * editing one .cpp recompiles only that file (a header edit recompiles all). Returns the object's path.
+ */
+function compileObject(src: string, compileArgs: string[], common: string, objDir: string): string {
+  const key = createHash("sha256").update(common).update(readFileSync(src)).digest("hex").slice(0, 16);
+  const stem = basename(src, ".cpp");
+  const obj = join(objDir, `${stem}-${key}.o`);
+  if (existsSync(obj)) return obj;
+  const tmp = `${obj}.tmp-${process.pid}`;
+  try {
+    run("g++", [...compileArgs, "-c", src, "-o", tmp], `compile ${basename(src)}`);
+    renameSync(tmp, obj);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  // Objects of older versions of this file are dead weight.
+  for (const f of readdirSync(objDir)) if (f.startsWith(`${stem}-`) && f.endsWith(".o") && join(objDir, f) !== obj) rmSync(join(objDir, f), { force: true });
+  return obj;
+}
+
 /** Builds the trainer if needed and returns the binary's path. */
 export async function ensureTrainer(): Promise<string> {
   const { libDir, bundle } = llamaPaths();
   const src = llamaSource(bundle);
   const files = sourceFiles();
-  const args = [
+  const compileArgs = [
     "-O2", "-std=c++17", "-Wall", "-pthread",
     `-DFRESHREC_GGML_LIBS="${libDir}"`,
-    ...files.filter((f) => f.endsWith(".cpp")),
     `-I${join(src, "include")}`, `-I${join(src, "ggml", "include")}`,
-    `-L${libDir}`, ...LIBS.map((l) => `-l:${l}`), `-Wl,-rpath,${libDir}`,
   ];
-  const hash = createHash("sha256").update(JSON.stringify(args));
-  for (const f of files) hash.update(f).update(readFileSync(f));
+  const linkArgs = ["-pthread", `-L${libDir}`, ...LIBS.map((l) => `-l:${l}`), `-Wl,-rpath,${libDir}`];
+  const objDir = join(BUILD_DIR, "obj");
+  mkdirSync(objDir, { recursive: true });
+  const common = commonKey(compileArgs, files.filter((f) => f.endsWith(".h")));
+  const objects = files.filter((f) => f.endsWith(".cpp")).map((f) => compileObject(f, compileArgs, common, objDir));
+  const key = createHash("sha256").update(JSON.stringify(linkArgs)).update(objects.join("\n")).digest("hex");
   const stamp = join(BUILD_DIR, "freshrec-trainer.stamp");
-  const key = hash.digest("hex");
   if (existsSync(TRAINER_PATH) && existsSync(stamp) && readFileSync(stamp, "utf8") === key) return TRAINER_PATH;
 
   const tmp = `${TRAINER_PATH}.tmp-${process.pid}`;
   try {
-    run("g++", [...args, "-o", tmp], "compile the native trainer");
+    run("g++", [...objects, ...linkArgs, "-o", tmp], "link the native trainer");
     renameSync(tmp, TRAINER_PATH);
   } finally {
     rmSync(tmp, { force: true });

@@ -33,9 +33,9 @@ export interface TrainSettings {
   progressEvery?: number;
 }
 
-export interface TrainInput extends TrainSettings {
-  examples: readonly Example[];
-  valExamples?: readonly Example[];
+export interface TrainInput<E = Example> extends TrainSettings {
+  examples: readonly E[];
+  valExamples?: readonly E[];
   onProgress?: ProgressFn;
 }
 
@@ -73,7 +73,7 @@ export interface LoraOptions extends TrainInput {
   initAdapter?: string;
 }
 
-const metricsSchema = z.object({
+export const metricsSchema = z.object({
   train_loss: z.number(),
   val_loss: z.number().nullable(),
   val_acc: z.number().nullable(),
@@ -97,7 +97,7 @@ const forwardDone = z.object({ event: z.literal("done"), n: z.number().int(), re
 const llamaOptDone = z.object({ event: z.literal("done"), metrics: z.object({ train_loss: z.number().nullable(), examples_per_s: z.number(), tokens_per_s: z.number(), wall_s: z.number(), cpu_s: z.number() }) });
 
 /** Runs the trainer binary, hands each stdout JSON line to `onLine`, and turns failures into TrainerError. */
-async function runTrainer(args: string[], onLine: (line: Record<string, unknown>) => void): Promise<void> {
+export async function runTrainer(args: string[], onLine: (line: Record<string, unknown>) => void): Promise<void> {
   const bin = await ensureTrainer();
   const child = spawn(bin, args, { env: { ...process.env, FRESHREC_GGML_LIBS: llamaPaths().libDir }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
@@ -124,13 +124,13 @@ async function runTrainer(args: string[], onLine: (line: Record<string, unknown>
   if (lineError) throw new TrainerError(`freshrec-trainer ${args[0]} printed unexpected output: ${String(lineError)}`, 0, { cause: lineError });
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new TrainerError(`unexpected ${what} from freshrec-trainer: ${r.error.message}`);
   return r.data;
 }
 
-const flag = (name: string, value: number | string | undefined): string[] => (value === undefined ? [] : [`--${name}`, String(value)]);
+export const flag = (name: string, value: number | string | undefined): string[] => (value === undefined ? [] : [`--${name}`, String(value)]);
 
 function settingsArgs(s: TrainSettings): string[] {
   return [
@@ -141,7 +141,7 @@ function settingsArgs(s: TrainSettings): string[] {
 }
 
 /** Writes examples into a fresh temporary folder, runs `fn`, and removes the folder. */
-async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+export async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), "freshrec-trainer-"));
   try {
     return await fn(dir);
@@ -150,10 +150,18 @@ async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-async function trainRun<T>(phase: string, args: string[], input: TrainInput, dir: string, done: z.ZodType<T>): Promise<T & { epochs: EpochMetrics[] }> {
-  await writeExamples(join(dir, "train.txt"), input.examples);
+/** Writes the examples into `dir`, runs a training subcommand, reports progress and returns its parsed result line. */
+export async function trainRun<T, E = Example>(
+  phase: string,
+  args: string[],
+  input: TrainInput<E>,
+  dir: string,
+  done: z.ZodType<T>,
+  write: (path: string, examples: readonly E[]) => Promise<void> = writeExamples as (path: string, examples: readonly E[]) => Promise<void>,
+): Promise<T & { epochs: EpochMetrics[] }> {
+  await write(join(dir, "train.txt"), input.examples);
   const valArgs = input.valExamples ? ["--val", join(dir, "val.txt")] : [];
-  if (input.valExamples) await writeExamples(join(dir, "val.txt"), input.valExamples);
+  if (input.valExamples) await write(join(dir, "val.txt"), input.valExamples);
   const epochs: EpochMetrics[] = [];
   let result: T | undefined;
   await runTrainer([...args, "--train", join(dir, "train.txt"), ...valArgs, ...settingsArgs(input)], (line) => {

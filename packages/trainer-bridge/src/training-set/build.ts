@@ -26,6 +26,8 @@ export const TrainingSetConfigSchema = z.object({
   valFraction: z.number().min(0).max(0.5).default(0.1),
   /** The last days of the window are held out (time-ordered split) for the gates... */
   holdoutDays: z.number().positive().default(3),
+  /** ...or longer, to hold at least this many transitions when those days are sparse... */
+  minHoldoutTransitions: z.number().int().nonnegative().default(100),
   /** ...but never more than this share of the window's transitions: the newest data is the most worth training on. */
   maxHoldoutShare: z.number().gt(0).max(1).default(0.2),
   /** RAG statistics are counted over this many days before each example. */
@@ -40,6 +42,8 @@ export interface TrainingExample {
   ts: number;
   /** RAG successors as of ts (best first); null in a no-RAG copy. */
   rag: ClusterId[] | null;
+  /** How often each RAG successor followed in the window (same order as rag); text prompts print them. */
+  ragCounts?: number[];
   /** Set on a relabelled copy (cluster ids permuted; see relabelCopies). */
   relabelled?: true;
 }
@@ -75,6 +79,7 @@ const relabel = (e: TrainingExample, perm: readonly ClusterId[]): TrainingExampl
   next: perm[e.next]!,
   ts: e.ts,
   rag: e.rag === null ? null : e.rag.map((c) => perm[c]!),
+  ...(e.ragCounts ? { ragCounts: e.ragCounts } : {}),
   relabelled: true,
 });
 
@@ -91,8 +96,8 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]
 
 /**
  * Builds a training set from the positive transitions of a window. Training transitions are capped per
- * (key, next) pair and then per key (seeded sampling); the holdout is the last `holdoutDays` of the window (at
- * most `maxHoldoutShare` of it), uncapped, so it reflects real traffic. RAG slots come from `rag` as of each
+ * (key, next) pair and then per key (seeded sampling); the holdout is the last `holdoutDays` of the window (longer
+ * when they hold fewer than `minHoldoutTransitions`; at most `maxHoldoutShare` of it), uncapped, so it reflects real traffic. RAG slots come from `rag` as of each
  * example's own ts. A seeded `valFraction` of the kept transitions is set aside for early stopping; the rest are
  * trained on with their no-RAG copies (`ragDropout`) and relabelled copies (`relabelCopies`).
  */
@@ -109,7 +114,8 @@ export async function buildTrainingSet(input: {
   if (!(end > start)) throw new FreshrecError("training-set", `training set window is empty: start ${start} >= end ${end}`);
   const inWindow = input.transitions.filter((t) => t.ts >= start && t.ts < end).sort((a, b) => a.ts - b.ts);
   const shareStart = inWindow[Math.floor(inWindow.length * (1 - config.maxHoldoutShare))]?.ts ?? end;
-  const holdoutStart = Math.max(start, end - config.holdoutDays * DAY_MS, shareStart);
+  const countStart = config.minHoldoutTransitions === 0 ? end : (inWindow[inWindow.length - config.minHoldoutTransitions]?.ts ?? start);
+  const holdoutStart = Math.max(start, Math.min(end - config.holdoutDays * DAY_MS, countStart), shareStart);
   const trainPool = inWindow.filter((t) => t.ts < holdoutStart);
   const holdoutPool = inWindow.filter((t) => t.ts >= holdoutStart);
 
@@ -129,9 +135,9 @@ export async function buildTrainingSet(input: {
   // Visit in time order (train before holdout) so a rolling RAG source only moves forward.
   let ragEmpty = 0;
   const withRag = async (t: Transition): Promise<TrainingExample> => {
-    const rag = (await input.rag.top(t.history, t.ts)).slice(0, input.layout.ragSlots);
-    if (rag.length === 0) ragEmpty++;
-    return { history: [...t.history], next: t.next, ts: t.ts, rag };
+    const lines = (await input.rag.topCounted(t.history, t.ts)).slice(0, input.layout.ragSlots);
+    if (lines.length === 0) ragEmpty++;
+    return { history: [...t.history], next: t.next, ts: t.ts, rag: lines.map((r) => r.clusterId), ...(lines.length ? { ragCounts: lines.map((r) => r.count) } : {}) };
   };
   const real: TrainingExample[] = [];
   for (const t of kept) real.push(await withRag(t));

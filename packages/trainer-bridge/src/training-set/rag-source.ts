@@ -1,16 +1,23 @@
-import { FreshrecError, historyKey, type ClusterId, type Transition } from "@freshrec/core";
+import { FreshrecError, historyKey, type ClusterId, type RagLine, type Transition } from "@freshrec/core";
 
 /** Point-in-time RAG: the top successors of `history` counted over [asOf - windowMs, asOf), never at or after asOf. */
 export interface RagSource {
   top(history: readonly ClusterId[], asOf: number): Promise<ClusterId[]>;
+  /** The same successors with how often each followed in the window (text prompts print the counts). */
+  topCounted(history: readonly ClusterId[], asOf: number): Promise<RagLine[]>;
 }
 
 /** Ranking shared with the store's "frequency" method: count desc, then cluster id asc. */
 export function rankCounts(counts: ReadonlyMap<ClusterId, number>, n: number): ClusterId[] {
+  return rankCounted(counts, n).map((r) => r.clusterId);
+}
+
+/** rankCounts with the counts. */
+export function rankCounted(counts: ReadonlyMap<ClusterId, number>, n: number): RagLine[] {
   return [...counts]
     .sort((a, b) => b[1] - a[1] || a[0] - b[0])
     .slice(0, n)
-    .map(([c]) => c);
+    .map(([clusterId, count]) => ({ clusterId, count }));
 }
 
 type Counts = Map<string, Map<ClusterId, number>>;
@@ -42,14 +49,16 @@ export function rollingRagSource(transitions: readonly Transition[], opts: { win
   };
   for (let i = 1; i < transitions.length; i++)
     if (transitions[i]!.ts < transitions[i - 1]!.ts) throw new FreshrecError("training-set", `rollingRagSource: transitions are not time-ordered at index ${i}`);
+  const counted = async (history: readonly ClusterId[], asOf: number): Promise<RagLine[]> => {
+    if (asOf < lastAsOf) throw new FreshrecError("training-set", `rollingRagSource: asOf ${asOf} went back in time (last ${lastAsOf})`);
+    lastAsOf = asOf;
+    while (added < transitions.length && transitions[added]!.ts < asOf) move(transitions[added++]!, 1);
+    while (removed < added && transitions[removed]!.ts < asOf - opts.windowMs) move(transitions[removed++]!, -1);
+    const counts = byKey.get(historyKey(history)) ?? (history.length ? byLast.get(String(history[history.length - 1])) : undefined);
+    return counts ? rankCounted(counts, opts.n) : [];
+  };
   return {
-    async top(history, asOf) {
-      if (asOf < lastAsOf) throw new FreshrecError("training-set", `rollingRagSource: asOf ${asOf} went back in time (last ${lastAsOf})`);
-      lastAsOf = asOf;
-      while (added < transitions.length && transitions[added]!.ts < asOf) move(transitions[added++]!, 1);
-      while (removed < added && transitions[removed]!.ts < asOf - opts.windowMs) move(transitions[removed++]!, -1);
-      const counts = byKey.get(historyKey(history)) ?? (history.length ? byLast.get(String(history[history.length - 1])) : undefined);
-      return counts ? rankCounts(counts, opts.n) : [];
-    },
+    top: async (history, asOf) => (await counted(history, asOf)).map((r) => r.clusterId),
+    topCounted: counted,
   };
 }
