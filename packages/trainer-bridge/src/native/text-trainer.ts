@@ -4,7 +4,7 @@ import { z } from "zod";
 import { bundledVocab } from "./build.js";
 import { TrainerError } from "./errors.js";
 import { writeTextExamples, type TextExample } from "./files.js";
-import { flag, metricsSchema, parse, runTrainer, trainRun, withWorkDir, type EpochMetrics, type LoraTarget, type TrainInput } from "./trainer.js";
+import { flag, forwardRows, metricsSchema, parse, runTrainer, trainRun, withWorkDir, type EpochMetrics, type LoraTarget, type TrainInput } from "./trainer.js";
 
 /**
  * Bridge to the native trainer's text-model subcommands (llama-architecture GGUFs with a real tokenizer).
@@ -218,23 +218,18 @@ export interface ForwardTextResult {
 
 /** The trainer's own forward pass on text prompts: next-token logits after each prompt and answer log-probabilities. */
 export async function forwardText(o: ForwardTextOptions): Promise<ForwardTextResult> {
-  return withWorkDir(async (dir) => {
-    await writeTextExamples(join(dir, "prompts.txt"), o.prompts);
-    const rows: ForwardTextResult["rows"] = new Array(o.prompts.length);
-    let done: z.infer<typeof forwardTextDone> | undefined;
-    const args = [
-      "forward-text", "--base", o.base, ...flag("adapter", o.adapter), ...flag("scale", o.scale), "--prompts", join(dir, "prompts.txt"),
-      ...flag("top-k", o.topK), "--logits", o.logits ? "1" : "0", ...flag("batch", o.batch), ...flag("threads", o.threads ?? 1),
-    ];
-    await runTrainer(args, (line) => {
-      if (line.event === "row") {
-        const r = parse(textRowSchema, line, "forward-text row");
-        rows[r.i] = { answerLogprob: r.answer_logprob, nAnswer: r.n_answer, top: r.top, logits: r.logits };
-      } else if (line.event === "done") done = parse(forwardTextDone, line, "forward-text result");
-    });
-    if (!done) throw new TrainerError("freshrec-trainer forward-text ended without a result line");
-    return { rows, loss: done.loss, tokenAcc: done.token_acc, nAnswerTokens: done.n_answer_tokens, adapterId: done.adapter_id };
-  });
+  const args = [
+    "--base", o.base, ...flag("adapter", o.adapter), ...flag("scale", o.scale), ...flag("top-k", o.topK), "--logits", o.logits ? "1" : "0",
+    ...flag("batch", o.batch), ...flag("threads", o.threads ?? 1),
+  ];
+  const { rows, done } = await forwardRows("forward-text", o.prompts.length, (path) => writeTextExamples(path, o.prompts), args, textRowSchema, forwardTextDone);
+  return {
+    rows: rows.map((r) => ({ answerLogprob: r.answer_logprob, nAnswer: r.n_answer, top: r.top, logits: r.logits })),
+    loss: done.loss,
+    tokenAcc: done.token_acc,
+    nAnswerTokens: done.n_answer_tokens,
+    adapterId: done.adapter_id,
+  };
 }
 
 export interface LoraThroughputOptions {

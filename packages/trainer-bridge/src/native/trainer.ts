@@ -238,25 +238,45 @@ export interface ForwardResult {
   adapterId: string | null;
 }
 
+/**
+ * Runs a forward subcommand on a prompts file `write` fills: one `row` line per prompt (schema `row`, indexed by
+ * its `i`), then one `done` line (schema `done`). Both forward passes, cluster-token and text, go through it.
+ */
+export async function forwardRows<R extends { i: number }, D>(
+  command: string,
+  n: number,
+  write: (path: string) => Promise<void>,
+  args: string[],
+  row: z.ZodType<R>,
+  done: z.ZodType<D>,
+): Promise<{ rows: R[]; done: D }> {
+  return withWorkDir(async (dir) => {
+    const prompts = join(dir, "prompts.txt");
+    await write(prompts);
+    const rows: R[] = new Array(n);
+    let result: D | undefined;
+    await runTrainer([command, "--prompts", prompts, ...args], (line) => {
+      if (line.event === "row") {
+        const r = parse(row, line, `${command} row`);
+        rows[r.i] = r;
+      } else if (line.event === "done") result = parse(done, line, `${command} result`);
+    });
+    if (result === undefined) throw new TrainerError(`freshrec-trainer ${command} ended without a result line`);
+    return { rows, done: result };
+  });
+}
+
 /** Runs the trainer's own forward pass (base + optional adapter) on prompts. */
 export async function forward(o: ForwardOptions): Promise<ForwardResult> {
-  return withWorkDir(async (dir) => {
-    await writeExamples(join(dir, "prompts.txt"), o.prompts);
-    const rows: ForwardResult["rows"] = new Array(o.prompts.length);
-    let done: z.infer<typeof forwardDone> | undefined;
-    const args = [
-      "forward", "--base", o.base, ...flag("adapter", o.adapter), ...flag("scale", o.scale), "--prompts", join(dir, "prompts.txt"),
-      ...flag("top-k", o.topK), "--logits", o.logits ? "1" : "0", ...flag("threads", o.threads ?? 1),
-    ];
-    await runTrainer(args, (line) => {
-      if (line.event === "row") {
-        const { i, top, logits } = parse(rowSchema, line, "forward row");
-        rows[i] = { top, logits };
-      } else if (line.event === "done") done = parse(forwardDone, line, "forward result");
-    });
-    if (!done) throw new TrainerError("freshrec-trainer forward ended without a result line");
-    return { rows: o.topK || o.logits ? rows : [], recallAt1: done.recall_at_1, loss: done.loss, modelId: done.model_id, adapterId: done.adapter_id };
-  });
+  const args = ["--base", o.base, ...flag("adapter", o.adapter), ...flag("scale", o.scale), ...flag("top-k", o.topK), "--logits", o.logits ? "1" : "0", ...flag("threads", o.threads ?? 1)];
+  const { rows, done } = await forwardRows("forward", o.prompts.length, (path) => writeExamples(path, o.prompts), args, rowSchema, forwardDone);
+  return {
+    rows: o.topK || o.logits ? rows.map(({ top, logits }) => ({ top, logits })) : [],
+    recallAt1: done.recall_at_1,
+    loss: done.loss,
+    modelId: done.model_id,
+    adapterId: done.adapter_id,
+  };
 }
 
 export interface LlamaOptBaselineOptions {
