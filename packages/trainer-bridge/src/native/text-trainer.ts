@@ -4,7 +4,7 @@ import { z } from "zod";
 import { bundledVocab } from "./build.js";
 import { TrainerError } from "./errors.js";
 import { writeTextExamples, type TextExample } from "./files.js";
-import { flag, forwardRows, metricsSchema, parse, runTrainer, trainRun, withWorkDir, type EpochMetrics, type LoraTarget, type TrainInput } from "./trainer.js";
+import { flag, forwardRows, loraArgs, metricsSchema, parse, runTrainer, trainRun, withWorkDir, type EpochMetrics, type LoraTarget, type TrainInput } from "./trainer.js";
 
 /**
  * Bridge to the native trainer's text-model subcommands (llama-architecture GGUFs with a real tokenizer).
@@ -167,11 +167,7 @@ export interface TrainTextLoraResult {
 /** Trains a LoRA adapter (llama.cpp GGUF LoRA, loadable on the unchanged base) on prompt/answer examples. */
 export async function trainTextLora(o: TrainTextLoraOptions): Promise<TrainTextLoraResult> {
   return withWorkDir(async (dir) => {
-    const args = [
-      "lora-text", "--base", o.base, "--out", o.out, "--adapter-id", o.adapterId, ...flag("rank", o.rank), ...flag("alpha", o.alpha),
-      ...flag("targets", o.targets?.join(",")), ...flag("init-adapter", o.initAdapter),
-    ];
-    const { event: _e, ...r } = await trainRun("lora-text", args, o, dir, loraTextDone, writeTextExamples);
+    const { event: _e, ...r } = await trainRun("lora-text", loraArgs("lora-text", o), o, dir, loraTextDone, writeTextExamples);
     return r;
   });
 }

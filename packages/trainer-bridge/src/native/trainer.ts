@@ -205,14 +205,18 @@ export interface LoraResult {
   epochs: EpochMetrics[];
 }
 
+/** The arguments every LoRA subcommand takes (cluster-token `lora` and `lora-text`). */
+export function loraArgs(command: string, o: Pick<LoraOptions, "base" | "out" | "adapterId" | "rank" | "alpha" | "targets" | "initAdapter">): string[] {
+  return [
+    command, "--base", o.base, "--out", o.out, "--adapter-id", o.adapterId, ...flag("rank", o.rank), ...flag("alpha", o.alpha),
+    ...flag("targets", o.targets?.join(",")), ...flag("init-adapter", o.initAdapter),
+  ];
+}
+
 /** Trains a LoRA adapter on a frozen F32 base and writes it in llama.cpp's GGUF LoRA format. */
 export async function trainLora(o: LoraOptions): Promise<LoraResult> {
   return withWorkDir(async (dir) => {
-    const args = [
-      "lora", "--base", o.base, "--out", o.out, "--adapter-id", o.adapterId, ...flag("rank", o.rank), ...flag("alpha", o.alpha),
-      ...flag("targets", o.targets?.join(",")), ...flag("init-adapter", o.initAdapter),
-    ];
-    const { event: _e, ...r } = await trainRun("lora", args, o, dir, loraDone);
+    const { event: _e, ...r } = await trainRun("lora", loraArgs("lora", o), o, dir, loraDone);
     return r;
   });
 }
