@@ -6,6 +6,7 @@ export {
   GateResultSchema,
   StoredRecordSchema,
   ActiveSetSchema,
+  ExperimentSchema,
   PromotionEntrySchema,
   type ArtefactKind,
   type GateResult,
@@ -17,6 +18,7 @@ export {
   type TableRecord,
   type RecordOfKind,
   type ActiveSet,
+  type Experiment,
   type PromotionEntry,
 } from "./schemas.js";
 export {

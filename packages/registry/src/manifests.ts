@@ -161,3 +161,9 @@ export class TableMetaError extends FreshrecError {
     super("bad-table-meta", `prediction table '${tableId}' has meta freshrec did not write: ${detail}`);
   }
 }
+
+/** The artefacts that score with this one: a table's base and adapter (its lineage), an adapter's base, nothing for a base. */
+export function scoredWith(manifest: BaseManifest | AdapterManifest | TableManifest): string[] {
+  if ("lineage" in manifest) return [manifest.lineage.baseId, manifest.lineage.adapterId].filter((id): id is string => id !== null);
+  return "baseId" in manifest ? [manifest.baseId] : [];
+}

@@ -26,6 +26,7 @@ import { FreshrecError, parseOrThrow } from "@freshrec/core";
 import { openObjectStore, type ObjectStorage, type ObjectStore } from "@freshrec/retriever";
 import { RegistryError, sha256File, writeFileAtomic } from "./atomic.js";
 import { EMPTY_ACTIVE, registryPaths } from "./registry.js";
+import { scoredWith } from "./manifests.js";
 import { ActiveSetSchema, PromotionEntrySchema, StoredRecordSchema, type ActiveSet, type StoredRecord } from "./schemas.js";
 
 export const RegistryPointerSchema = z.strictObject({
@@ -156,7 +157,7 @@ export function openRegistryMirror(uri: string, localDir: string, storage: Objec
     }
     // Retired here (retention) and named by no pointer: delete the bucket's copy too.
     const deleted: string[] = [];
-    const keep = new Set<unknown>([...ids, ...Object.values(active)]);
+    const keep = new Set<unknown>([...ids, active.base, active.adapter, active.table, active.experiment?.candidateTable, active.experiment?.candidateAdapter]);
     for (const id of [...seenLocally]) {
       if (keep.has(id)) continue;
       for (const key of await objects.list(`artefacts/${id}/`)) await objects.delete(key);
@@ -212,6 +213,13 @@ export function openRegistryMirror(uri: string, localDir: string, storage: Objec
     // A writer's restore takes earlier versions too (it may promote or roll back to them); a replica needs the active ones.
     const wanted = opts.everything ? [...new Set([...named, ...(await objects.list("artefacts/")).filter((k) => k.endsWith("/record.json")).map((k) => k.split("/")[1]!)])] : named;
     for (const id of wanted) if (await ensureCached(id)) downloaded.push(id);
+    // The experiment's candidates, and what scores them: an adapter's base, a table's base and adapter (its lineage).
+    const e = active.experiment;
+    for (const id of [e?.candidateTable, e?.candidateAdapter]) {
+      if (!id) continue;
+      if (await ensureCached(id)) downloaded.push(id);
+      for (const dep of scoredWith(readLocalRecord(id).manifest)) if (await ensureCached(dep)) downloaded.push(dep);
+    }
     const log = localLog();
     for (let n = log.length; n < promotions; n++) {
       const entry = await objects.get(logKey(n));

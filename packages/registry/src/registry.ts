@@ -2,14 +2,17 @@ import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, 
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { parseOrThrow, pidAlive } from "@freshrec/core";
+import { scoredWith } from "./manifests.js";
 import { RegistryError, fsyncPath, sha256File, withLock, writeFileAtomic } from "./atomic.js";
 import {
   ActiveSetSchema,
+  ExperimentSchema,
   PromotionEntrySchema,
   StoredRecordSchema,
   type ActiveSet,
   type ArtefactKind,
   type ArtefactRecord,
+  type Experiment,
   type GateResult,
   type PromotionEntry,
   type RecordOfKind,
@@ -44,6 +47,10 @@ export interface Registry {
   /** Returns to the artefact of `kind` that was active before the current one. */
   rollback(kind: ArtefactKind, by: string): ActiveSet;
   promotions(): PromotionEntry[];
+  /** Starts (or replaces) the experiment every server of this registry runs; its candidates must be registered. */
+  startExperiment(settings: Omit<Experiment, "since" | "by">, by: string): ActiveSet;
+  /** Ends the running experiment (a no-op without one); promotion of its candidate stays a separate act. */
+  stopExperiment(by: string): ActiveSet;
   /** Polls the active pointer; calls `onChange` after every switch. Returns an unsubscribe function. */
   watch(onChange: (active: ActiveSet) => void, intervalMs?: number): () => void;
 }
@@ -155,6 +162,13 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
     const inUse = new Set([active.base, active.adapter, active.table]);
     // The active adapter's base stays too, or that adapter could not be loaded.
     for (const s of list("adapter") as RecordOfKind<"adapter">[]) if (s.status === "active") inUse.add(s.manifest.baseId);
+    // So do the experiment's candidates and what scores them (an adapter's base, a table's lineage).
+    for (const id of [active.experiment?.candidateTable, active.experiment?.candidateAdapter]) {
+      const stored = id ? readStored(id) : undefined;
+      if (!stored) continue;
+      inUse.add(stored.id);
+      for (const dep of scoredWith(stored.manifest)) inUse.add(dep);
+    }
     for (const s of records.slice(retain)) {
       if (inUse.has(s.id)) continue;
       const trash = join(stagingDir, `${s.id}.trash`);
@@ -214,6 +228,12 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
       next.base = base.id;
       entries.push({ at: next.since, action, kind: "base", from: current.base, to: base.id, by, gate: base.gate, note: `base of adapter ${record.id}` });
     }
+    // Promoting the experiment's candidate settles the experiment: both arms would now serve the same.
+    const e = current.experiment;
+    if (e && (e.candidateTable === record.id || e.candidateAdapter === record.id)) {
+      next.experiment = null;
+      entries.push({ at: next.since, action: "experiment-stop", ...candidateEntry(e), by, note: `its candidate ${record.id} was promoted` });
+    }
     writeFileAtomic(activePath, `${JSON.stringify(next)}\n`);
     entries.forEach(appendLog);
     return next;
@@ -240,6 +260,37 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
     });
   }
 
+  /** The experiment's candidate as the log names it: its table, else its adapter. */
+  function candidateEntry(e: Experiment): Pick<PromotionEntry, "kind" | "from" | "to" | "candidate"> {
+    return { kind: e.candidateTable !== null ? "table" : "adapter", from: null, to: null, candidate: (e.candidateTable ?? e.candidateAdapter)! };
+  }
+
+  function startExperiment(settings: Omit<Experiment, "since" | "by">, by: string): ActiveSet {
+    return withLock(lockPath, () => {
+      if (settings.candidateTable !== null) getOf("table", settings.candidateTable);
+      if (settings.candidateAdapter !== null) getOf("adapter", settings.candidateAdapter);
+      const current = readActive();
+      const since = Date.now();
+      const experiment = parseOrThrow(ExperimentSchema, { ...settings, since, by }, "experiment");
+      const next: ActiveSet = { ...current, since, experiment };
+      writeFileAtomic(activePath, `${JSON.stringify(next)}\n`);
+      appendLog({ at: since, action: "experiment-start", ...candidateEntry(experiment), by, note: `${(experiment.share * 100).toFixed(1)} % of users (salt '${experiment.salt}')` });
+      return next;
+    });
+  }
+
+  function stopExperiment(by: string): ActiveSet {
+    return withLock(lockPath, () => {
+      const current = readActive();
+      if (!current.experiment) return current;
+      const since = Date.now();
+      const next: ActiveSet = { ...current, since, experiment: null };
+      writeFileAtomic(activePath, `${JSON.stringify(next)}\n`);
+      appendLog({ at: since, action: "experiment-stop", ...candidateEntry(current.experiment), by });
+      return next;
+    });
+  }
+
   function watch(onChange: (active: ActiveSet) => void, intervalMs = 250): () => void {
     let last = JSON.stringify(readActive());
     const timer = setInterval(() => {
@@ -259,5 +310,5 @@ export function openRegistry(dir: string, opts: RegistryOptions = {}): Registry 
     return () => clearInterval(timer);
   }
 
-  return { dir: root, list: list as Registry["list"], get, getOf, active: readActive, stage, publish, promote, rollback, promotions, watch };
+  return { dir: root, list: list as Registry["list"], get, getOf, active: readActive, stage, publish, promote, rollback, promotions, startExperiment, stopExperiment, watch };
 }

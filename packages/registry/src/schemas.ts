@@ -51,18 +51,41 @@ export type ArtefactRecord = BaseRecord | AdapterRecord | TableRecord;
 /** The record type of a kind. */
 export type RecordOfKind<K extends ArtefactKind> = Extract<ArtefactRecord, { kind: K }>;
 
+/**
+ * A traffic split between the active artefacts and a candidate, kept in the pointer so that every process serving
+ * the registry (replicas too, through the object-store mirror) runs the same split, and a restart keeps it.
+ */
+export const ExperimentSchema = z
+  .object({
+    /** Table the candidate arm answers table-mode requests from (the active table when null). */
+    candidateTable: z.string().nullable(),
+    /** Adapter the candidate arm scores live answers with; null: the candidate table's own adapter (its lineage). */
+    candidateAdapter: z.string().nullable(),
+    /** Share of users, by a salted hash of their id, in the candidate arm. */
+    share: z.number().gt(0).lt(1),
+    salt: z.string().min(1).max(64),
+    /** Wall-clock ms it started. */
+    since: z.number().int(),
+    by: z.string().min(1),
+  })
+  .refine((e) => e.candidateTable !== null || e.candidateAdapter !== null, { message: "an experiment needs a candidate table or a candidate adapter" });
+export type Experiment = z.infer<typeof ExperimentSchema>;
+
 export const ActiveSetSchema = z.object({
   base: z.string().nullable(),
   adapter: z.string().nullable(),
   table: z.string().nullable(),
   /** Wall-clock ms of the last change. */
   since: z.number().int(),
+  /** The running experiment; absent (pointers written before experiments) or null: none. */
+  experiment: ExperimentSchema.nullable().optional(),
 });
 export type ActiveSet = z.infer<typeof ActiveSetSchema>;
 
 export const PromotionEntrySchema = z.object({
   at: z.number().int(),
-  action: z.enum(["promote", "rollback"]),
+  /** experiment-start / experiment-stop: `kind` and `candidate` name the candidate (its table, else its adapter); `from` and `to` are null, nothing became active. */
+  action: z.enum(["promote", "rollback", "experiment-start", "experiment-stop"]),
   kind: ArtefactKindSchema,
   from: z.string().nullable(),
   to: z.string().nullable(),
@@ -71,5 +94,7 @@ export const PromotionEntrySchema = z.object({
   /** Gate outcome of the artefact switched to, copied so the log reads on its own. */
   gate: GateResultSchema.optional(),
   note: z.string().optional(),
+  /** The experiment's candidate (experiment entries only). */
+  candidate: z.string().optional(),
 });
 export type PromotionEntry = z.infer<typeof PromotionEntrySchema>;

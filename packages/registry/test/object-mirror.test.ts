@@ -55,6 +55,13 @@ describe("the registry on object storage", () => {
     await openRegistryMirror(uri, writerDir, s3.storage).push();
     expect((await mirror.pull()).switched).toBe(true);
     expect(reader.active().table).toBe(table.id);
+    // So does an experiment: replicas run the writer's split.
+    const candidate = publishOne(writer, "table", { lineage: { baseId: base.id, adapterId: adapter.id, snapshotId: null, createdAt: 0 } });
+    writer.startExperiment({ candidateTable: candidate.id, candidateAdapter: null, share: 0.3, salt: "s" }, "user:ops");
+    await openRegistryMirror(uri, writerDir, s3.storage).push();
+    expect((await mirror.pull()).switched).toBe(true);
+    expect(reader.active().experiment).toEqual(writer.active().experiment);
+    expect(reader.getOf("table", candidate.id).id).toBe(candidate.id);
 
     // A writer on a fresh host (empty folder) restores from the bucket, then promotes on from there.
     const movedDir = join(dir, "writer-moved");

@@ -66,6 +66,32 @@ describe("registry", () => {
     expect(reg.list("table").map((r) => r.id)).toEqual([first.id, ids[1], ids[2]]);
   });
 
+  it("keeps the experiment in the pointer: logged, never retired, ended by promoting its candidate, refused for unknown ids", () => {
+    const reg = openRegistry(mkdtempSync(join(tmpdir(), "reg-")), { retain: 1 });
+    const active = publishOne(reg, "table");
+    reg.promote(active.id, "test");
+    const candidate = publishOne(reg, "table");
+    expect(() => reg.startExperiment({ candidateTable: "table-nope", candidateAdapter: null, share: 0.5, salt: "s" }, "user:dan")).toThrow(/table-nope/);
+    reg.startExperiment({ candidateTable: candidate.id, candidateAdapter: null, share: 0.2, salt: "s" }, "user:dan");
+    expect(reg.active().experiment).toMatchObject({ candidateTable: candidate.id, share: 0.2, by: "user:dan" });
+    // Newer tables would retire it (retain 1), but the running experiment needs it.
+    publishOne(reg, "table");
+    expect(reg.list("table").map((r) => r.id)).toContain(candidate.id);
+    // Status and rollback read the log: experiment entries make nothing "retired" or a rollback target.
+    expect(reg.get(candidate.id).status).toBe("candidate");
+    reg.promote(candidate.id, "user:dan");
+    expect(reg.active()).toMatchObject({ table: candidate.id, experiment: null });
+    expect(reg.promotions().map((e) => [e.action, e.to, e.candidate])).toEqual([
+      ["promote", active.id, undefined],
+      ["experiment-start", null, candidate.id],
+      ["promote", candidate.id, undefined],
+      ["experiment-stop", null, candidate.id],
+    ]);
+    expect(reg.rollback("table", "user:dan").table).toBe(active.id);
+    expect(reg.stopExperiment("user:dan").experiment).toBeNull(); // nothing running: a no-op
+    expect(reg.promotions()).toHaveLength(5);
+  });
+
   it("a killed job leaves nothing visible and its staging folder is swept by the next open", { timeout: 30_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), "reg-"));
     // A child stages and writes an artefact, then dies before publishing.

@@ -25,10 +25,12 @@ export const ServedAnswerSchema = z.strictObject({
   tableId: z.string().nullable(),
   /** Experiment arm that answered: "active" without an experiment. */
   arm: z.enum(["active", "candidate"]),
+  /** Requests this row stands for: identical answers to the user within one repeat window are one exposure (see the recorder). */
+  served: z.number().int().positive(),
 });
 export type ServedAnswer = z.infer<typeof ServedAnswerSchema>;
 
-const SCHEMA = schema({ userId: "utf8", ts: "float64", mode: "utf8", clusters: "utf8", baseId: "utf8?", adapterId: "utf8?", tableId: "utf8?", arm: "utf8" });
+const SCHEMA = schema({ userId: "utf8", ts: "float64", mode: "utf8", clusters: "utf8", baseId: "utf8?", adapterId: "utf8?", tableId: "utf8?", arm: "utf8", served: "float64" });
 
 export class ServedAnswerLog {
   private handle?: Promise<LanceTable>;
@@ -68,11 +70,24 @@ export class ServedAnswerLog {
     this.handle = undefined;
   }
 
+  /** The table, created on the first batch; a log written before exposures were counted gains its count column (1 per row). */
+  private async openForAppend(): Promise<LanceTable> {
+    let t: LanceTable;
+    try {
+      t = await this.db.openTable(SERVED_ANSWERS_TABLE);
+    } catch (err) {
+      if (failureKind(err) !== "missing") throw err;
+      return this.db.createEmptyTable(SERVED_ANSWERS_TABLE, SCHEMA, { mode: "create", existOk: true });
+    }
+    if (!(await t.schema()).fields.some((f) => f.name === "served")) await t.addColumns([{ name: "served", valueSql: "CAST(1 AS DOUBLE)" }]);
+    return t;
+  }
+
   /** Runs fn on the table (creating it first when `create`); undefined when it does not exist and is not created. */
   private async on<T>(fn: (t: LanceTable) => Promise<T>, create: boolean): Promise<T | undefined> {
     try {
       // Opened by name, not looked up in a listing: listing tables is unreliable on object storage.
-      this.handle ??= create ? this.db.createEmptyTable(SERVED_ANSWERS_TABLE, SCHEMA, { mode: "create", existOk: true }) : this.db.openTable(SERVED_ANSWERS_TABLE);
+      this.handle ??= create ? this.openForAppend() : this.db.openTable(SERVED_ANSWERS_TABLE);
       return await fn(await this.handle);
     } catch (err) {
       this.handle = undefined;
@@ -93,6 +108,7 @@ function toArrow(rows: readonly ServedAnswer[]): ArrowTable {
     adapterId: utf8(rows.map((r) => r.adapterId)),
     tableId: utf8(rows.map((r) => r.tableId)),
     arm: utf8(rows.map((r) => r.arm)),
+    served: float64(rows.map((r) => r.served)),
   });
 }
 
@@ -100,6 +116,8 @@ function toArrow(rows: readonly ServedAnswer[]): ArrowTable {
 function fromArrow(t: ArrowTable): ServedAnswer[] {
   const [userId, mode, clusters, baseId, adapterId, tableId, arm] = ["userId", "mode", "clusters", "baseId", "adapterId", "tableId", "arm"].map((c) => strings(t, c));
   const ts = numbers(t, "ts");
+  // Logs written before exposures were merged have no count: each row was one request.
+  const served = t.schema.fields.some((f) => f.name === "served") ? numbers(t, "served") : null;
   const raw = ts.map((at, i) => ({
     userId: userId![i],
     ts: at,
@@ -109,6 +127,7 @@ function fromArrow(t: ArrowTable): ServedAnswer[] {
     adapterId: adapterId![i] ?? null,
     tableId: tableId![i] ?? null,
     arm: arm![i],
+    served: served?.[i] ?? 1,
   }));
   const parsed = z.array(ServedAnswerSchema).safeParse(raw);
   if (!parsed.success) throw new ValidationError(`table '${SERVED_ANSWERS_TABLE}'`, issuesFromZod(parsed.error, raw));

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { DAY_MS, ValidationError, extractTransitions, historyKey } from "@freshrec/core";
 import { arrow, lancedb, openStore, type IngestEvent, type Store } from "../src/index.js";
+import { utf8 } from "../src/columns.js";
 import { T0, circleClusters, itemsFor, randomEvents, tempStoreDir } from "./helpers.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -217,4 +218,35 @@ describe("large tables", () => {
     expect(read?.rows.length).toBe(200_000);
     expect(read?.rows[199_999]).toEqual(rows[199_999]);
   }, 60_000);
+});
+
+describe("served answers log", () => {
+  it("gives a log written before exposures were counted its count column (1 per old row) and keeps its rows", async () => {
+    const { store, dir } = await newStore();
+    const old = { userId: "u1", ts: T0, mode: "table", clusters: "3,1", baseId: "b", adapterId: "a", tableId: "t", arm: "active" };
+    // The log's schema before the count column, as the previous release created it.
+    const utf8 = (name: string, nullable = false) => new arrow.Field(name, new arrow.Utf8(), nullable);
+    const oldSchema = new arrow.Schema([utf8("userId"), new arrow.Field("ts", new arrow.Float64(), false), utf8("mode"), utf8("clusters"), utf8("baseId", true), utf8("adapterId", true), utf8("tableId", true), utf8("arm")]);
+    const db = await lancedb.connect(dir);
+    await (await db.createEmptyTable("served_answers", oldSchema)).add([old]);
+    await store.servedAnswers.append([{ ...old, userId: "u2", ts: T0 + 1, mode: "table", clusters: [2], arm: "active", served: 4 }]);
+    const rows = (await store.servedAnswers.read({ from: 0, to: Number.MAX_SAFE_INTEGER })).sort((a, b) => a.ts - b.ts);
+    expect(rows.map((r) => [r.userId, r.clusters, r.served])).toEqual([["u1", [3, 1], 1], ["u2", [2], 4]]);
+  });
+});
+
+describe("utf8 columns", () => {
+  it("hold multi-byte, empty and null strings exactly, as arrow's own builder does", async () => {
+    const values = ["plain", null, "", "crème brûlée", "日本語", "🙂 emoji", null, "x".repeat(300)];
+    const col = utf8(values);
+    expect(Array.from({ length: col.length }, (_, i) => col.get(i))).toEqual(values);
+    expect(col.nullCount).toBe(2);
+    // And through LanceDB: a table written from it reads back the same strings.
+    const { dir, cleanup } = tempStoreDir();
+    cleanups.push(cleanup);
+    const db = await lancedb.connect(dir);
+    const t = await db.createTable("strings", new arrow.Table({ s: col }));
+    const back = (await t.query().toArrow()).getChild("s")!;
+    expect(Array.from({ length: back.length }, (_, i) => back.get(i))).toEqual(values);
+  });
 });

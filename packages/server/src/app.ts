@@ -69,7 +69,7 @@ export function createApp(deps: AppDeps): FreshrecApp {
   const log = deps.log ?? pino({ level: config.logLevel });
   const metrics = deps.metrics ?? new ServerMetrics();
   const clock = deps.clock ?? Date.now;
-  const manager = new ModelManager({
+  const manager: ModelManager = new ModelManager({
     registry: deps.registry,
     store: deps.store,
     loadModel: deps.loadModel,
@@ -79,8 +79,17 @@ export function createApp(deps: AppDeps): FreshrecApp {
     threads: config.serving.threads,
     parallel: config.serving.parallel,
     swapTimeoutMs: config.serving.swapTimeoutMs,
+    onSynced: (active): Promise<void> => experiments.follow(active.experiment),
   });
-  const experiments = new ExperimentControl((id) => manager.loadTable(id), clock);
+  const experiments: ExperimentControl = new ExperimentControl(
+    {
+      table: (id) => manager.loadTable(id),
+      scorer: (baseId, adapterId) => manager.loadScorer(baseId, adapterId),
+      adapterBase: (id) => manager.adapterBase(id),
+      active: () => manager.scorers.value,
+    },
+    log,
+  );
   // Replicas open the store read-only: their recorded answers stay in memory (see ServedAnswerRecorder).
   const recorder = new ServedAnswerRecorder({ settings: config.recording, ...(config.role === "writer" ? { sink: deps.store } : {}), metrics, log });
   const predictor = new Predictor({
@@ -95,7 +104,7 @@ export function createApp(deps: AppDeps): FreshrecApp {
     experiments,
     ...(config.recording.enabled ? { onServed: (answer: Parameters<ServedAnswerRecorder["record"]>[0]) => recorder.record(answer) } : {}),
   });
-  const quality = new OnlineQuality({ store: deps.store, recorder, experiments, settings: config.quality, clock, metrics });
+  const quality = new OnlineQuality({ store: deps.store, recorder, experiments, settings: config.quality, repeatWindowMs: config.recording.repeatWindowMs, clock, metrics });
   let newestIngested = 0;
   let received = 0;
   let lagAtIngestS: number | null = null;
@@ -219,14 +228,10 @@ export function createApp(deps: AppDeps): FreshrecApp {
       manager.watch();
       recorder.start(clock);
       await manager.sync("startup");
-      if (config.experiment)
-        await experiments.start(config.experiment).then(
-          (e) => log.info({ candidate: e.candidate.id, share: e.settings.share }, "experiment started: traffic split between the active table and the candidate"),
-          (err: unknown) => log.error({ err, candidate: config.experiment!.candidateTable }, "the configured experiment's candidate table does not load; serving without the experiment"),
-        );
     },
     async close() {
       await recorder.close();
+      await experiments.close();
       await manager.close();
       await deps.store.close();
     },

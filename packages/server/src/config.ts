@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { DAY_MS, FreshrecError, parseOrThrow } from "@freshrec/core";
 import { ApiKeySchema, parseApiKeys } from "./auth.js";
-import { ExperimentSettingsSchema } from "./experiment.js";
 
 
 export const ServerConfigSchema = z.strictObject({
@@ -55,6 +54,13 @@ export const ServerConfigSchema = z.strictObject({
       seed: z.number().int().default(1),
       /** Answers held in memory: past it, a writer drops new ones (counted), a replica forgets its oldest. */
       bufferSize: z.number().int().min(1).default(100_000),
+      /**
+       * Identical answers (same clusters, mode, lineage and arm) to one user within one window of this length are one
+       * exposure, stored once with the number of requests it answered: a client polling or a page reloaded shows
+       * the user nothing new, and counting each request would weigh those users' outcomes many times over. 0: every
+       * request is its own row.
+       */
+      repeatWindowMs: z.number().int().min(0).default(60_000),
       /** The writer appends the buffer to the store this often (one LanceDB version per flush). */
       flushEveryMs: z.number().int().min(50).default(5_000),
       /** The writer deletes stored answers older than this (hourly): the log must not outgrow the store. */
@@ -75,8 +81,6 @@ export const ServerConfigSchema = z.strictObject({
       cacheMs: z.number().int().min(0).default(2_000),
     })
     .prefault({}),
-  /** A traffic split between the active table and a candidate (see experiment.ts); also startable by an admin call. */
-  experiment: ExperimentSettingsSchema.optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** SIGTERM: how long in-flight requests may take before the process exits anyway. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),

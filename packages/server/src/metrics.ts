@@ -67,7 +67,7 @@ export class ServerMetrics {
 
   readonly servedAnswers = new Counter({
     name: "freshrec_served_answers_total",
-    help: "Served user answers by what became of their record: recorded, sampled_out, dropped (buffer full), forgotten (replica), stored, store_failed",
+    help: "Served user answers by what became of their record: recorded (a new exposure), repeated (merged into the same user's identical answer in its repeat window), sampled_out, dropped (buffer full), forgotten (replica), stored, store_failed",
     labelNames: ["outcome"] as const,
     registers: [this.registry],
   });

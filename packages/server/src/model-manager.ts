@@ -75,6 +75,8 @@ export interface ModelManagerOptions {
   parallel?: number;
   /** A load that takes longer fails the swap (a truncated GGUF file can make llama.cpp's reader hang). */
   swapTimeoutMs: number;
+  /** Called after every sync with the registry's active set (the experiment control follows its experiment). */
+  onSynced?: (active: ActiveSet) => Promise<void>;
 }
 
 
@@ -155,6 +157,7 @@ export class ModelManager {
       this.publishLineage();
     }
     this.o.metrics.ready.set(this.ready ? 1 : 0);
+    await this.o.onSynced?.(active);
     return outcomes;
   }
 
@@ -207,18 +210,50 @@ export class ModelManager {
   }
 
   private async swapScorer(active: ActiveSet, records: Map<string, ArtefactRecord>): Promise<string> {
-    const base = this.record(records, active.base!, "base");
-    const adapter = active.adapter ? this.record(records, active.adapter, "adapter") : undefined;
-    if (!base.path) throw new FreshrecError("no-file", `base '${base.id}' has no model file in the registry`);
-    if (adapter && !adapter.path) throw new FreshrecError("no-file", `adapter '${adapter.id}' has no file in the registry`);
+    const { base, adapter } = this.scorerRecords(records, active.base!, active.adapter);
     const cached = this.models.value?.adapterLoads ?? 0;
     if (this.modelBaseId !== base.id || cached >= this.o.reloadEvery || !this.models.value) {
       // The previous model stays alive through the lease its serving scorer holds, and is disposed after that scorer.
-      const fresh = await this.bounded(`loading base '${base.id}'`, this.o.loadModel({ path: base.path, threads: this.o.threads }), (m) => m.dispose());
+      const fresh = await this.bounded(`loading base '${base.id}'`, this.o.loadModel({ path: base.path!, threads: this.o.threads }), (m) => m.dispose());
       void this.models.swap(fresh);
       this.modelBaseId = base.id;
     }
-    const lease = this.models.acquire()!;
+    const serving = await this.scorerOn(this.models.acquire()!, base.id, adapter);
+    void this.scorers.swap(serving);
+    return `${base.id}${adapter ? ` + ${adapter.id}` : ""} (${this.models.value!.adapterLoads} adapter files cached by this model)`;
+  }
+
+  private scorerRecords(records: Map<string, ArtefactRecord>, baseId: string, adapterId: string | null) {
+    const base = this.record(records, baseId, "base");
+    const adapter = adapterId ? this.record(records, adapterId, "adapter") : undefined;
+    if (!base.path) throw new FreshrecError("no-file", `base '${base.id}' has no model file in the registry`);
+    if (adapter && !adapter.path) throw new FreshrecError("no-file", `adapter '${adapter.id}' has no file in the registry`);
+    if (adapter && adapter.manifest.baseId !== base.id) throw new FreshrecError("adapter-mismatch", `adapter '${adapter.id}' was trained on base '${adapter.manifest.baseId}', not '${base.id}'`);
+    return { base, adapter };
+  }
+
+  /**
+   * A scorer for base + adapter beside the served one (an experiment's candidate arm): on the served model when it
+   * is that base, else on a model of its own that is freed with the scorer. Never swapped in.
+   */
+  async loadScorer(baseId: string | null, adapterId: string | null): Promise<ServingScorer> {
+    if (baseId === null) throw new FreshrecError("not-found", "the candidate names no base model to score with");
+    const { base, adapter } = this.scorerRecords(new Map((await this.o.registry.list()).map((r) => [r.id, r])), baseId, adapterId);
+    if (this.modelBaseId === base.id && this.models.value) return this.scorerOn(this.models.acquire()!, base.id, adapter);
+    const own = new SwapSlot<ModelPort>((err) => this.o.log.error({ err }, "disposing a candidate's model failed"));
+    await own.swap(await this.bounded(`loading base '${base.id}'`, this.o.loadModel({ path: base.path!, threads: this.o.threads }), (m) => m.dispose()));
+    const lease = own.acquire()!;
+    void own.close(); // the model goes once the scorer's lease is released
+    return this.scorerOn(lease, base.id, adapter);
+  }
+
+  /** The base an adapter was trained on. */
+  async adapterBase(adapterId: string): Promise<string> {
+    return this.record(new Map((await this.o.registry.list()).map((r) => [r.id, r])), adapterId, "adapter").manifest.baseId;
+  }
+
+  /** Creates and warms a scorer with `adapter` on the leased model; the scorer holds the lease (released here if it fails). */
+  private async scorerOn(lease: Lease<ModelPort>, baseId: string, adapter: RecordOfKind<"adapter"> | undefined): Promise<ServingScorer> {
     const building = (async () => {
       const created = await lease.value.createScorer({ adapterPath: adapter?.path, adapterId: adapter?.id, parallel: this.o.parallel });
       try {
@@ -238,8 +273,7 @@ export class ModelManager {
       else void building.then(() => lease.release(), () => lease.release());
       throw err;
     }
-    void this.scorers.swap(new ServingScorer(scorer, lease, base.id, adapter?.id ?? null));
-    return `${base.id}${adapter ? ` + ${adapter.id}` : ""} (${lease.value.adapterLoads} adapter files cached by this model)`;
+    return new ServingScorer(scorer, lease, baseId, adapter?.id ?? null);
   }
 
   /** Waits for `work` at most swapTimeoutMs; a result that arrives later is handed to `discard`. */

@@ -79,4 +79,4 @@ export interface LoopPort {
 }
 
 /** The registry as the server uses it: the real one (@freshrec/registry), read-only on replicas. */
-export type RegistryPort = Pick<Registry, "list" | "active" | "promote" | "rollback" | "watch" | "promotions">;
+export type RegistryPort = Pick<Registry, "list" | "active" | "promote" | "rollback" | "watch" | "promotions" | "startExperiment" | "stopExperiment">;

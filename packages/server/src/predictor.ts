@@ -4,7 +4,8 @@ import type { Arm, ExperimentControl } from "./experiment.js";
 import { blendWithRag } from "@freshrec/scorer";
 import type { Mode, NextInterestsAnswer } from "./api-schemas.js";
 import type { JsonText } from "./json-text.js";
-import type { ModelManager, ServingTable } from "./model-manager.js";
+import type { ModelManager, ServingScorer, ServingTable } from "./model-manager.js";
+import type { SwapSlot } from "./swap-slot.js";
 import type { StorePort } from "./ports.js";
 import type { ServerMetrics } from "./metrics.js";
 import { RenderedTable } from "./rendered-table.js";
@@ -100,7 +101,8 @@ export class Predictor {
     const active = this.o.manager.tables.value;
     const experiment = userId === undefined ? null : (this.o.experiments?.current ?? null);
     const arm: Arm | undefined = experiment ? experiment.armOf(userId!) : undefined;
-    const table = arm === "candidate" ? experiment!.candidate : active;
+    const candidate = arm === "candidate" ? experiment : null;
+    const table = candidate?.candidateTable ?? active;
     if (!scorer || !active || !table) throw notReady("the server is still loading its model and table; see GET /readyz");
     const { k: historyLen, nClusters } = scorer.layout;
     const { keywords } = table;
@@ -114,15 +116,15 @@ export class Predictor {
       const row = table.lookup(history);
       if (row) {
         const rendered = this.renderedFor(table, arm);
-        if (userId !== undefined) this.o.onServed?.({ userId, ts: this.o.clock(), mode: "table", clusters: row.clusters.slice(0, k), baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, arm: arm ?? "active" });
+        if (userId !== undefined) this.o.onServed?.({ userId, ts: this.o.clock(), mode: "table", clusters: row.clusters.slice(0, k), baseId: table.baseId, adapterId: table.adapterId, tableId: table.id, arm: arm ?? "active", served: 1 });
         return rendered.answer(userId, history, row, k);
       }
       this.o.metrics.tableFallbacks.inc();
-      const live = await this.live(history, k, table, arm);
+      const live = await this.live(history, k, table, arm, candidate?.candidateScorers ?? this.o.manager.scorers);
       this.servedLive(userId, "table_fallback", live);
       return withUser({ ...live, fallback: `history key '${history.join(",")}' is not in table '${table.id}'; scored live` });
     }
-    const live = await this.live(history, k, table, arm);
+    const live = await this.live(history, k, table, arm, candidate?.candidateScorers ?? this.o.manager.scorers);
     this.servedLive(userId, "live", live);
     return withUser(live);
   }
@@ -140,14 +142,14 @@ export class Predictor {
   private servedLive(userId: string | undefined, mode: "live" | "table_fallback", answer: Omit<NextInterestsAnswer, "userId">): void {
     if (userId === undefined || !this.o.onServed || answer.interests.length === 0) return;
     const { baseId, adapterId, arm } = answer.lineage;
-    this.o.onServed({ userId, ts: this.o.clock(), mode, clusters: answer.interests.map((i) => i.clusterId), baseId, adapterId, tableId: null, arm: arm ?? "active" });
+    this.o.onServed({ userId, ts: this.o.clock(), mode, clusters: answer.interests.map((i) => i.clusterId), baseId, adapterId, tableId: null, arm: arm ?? "active", served: 1 });
   }
 
   /** Scores the history now, with retrieval as of the serving clock, mixed in as the served table's blend says. */
-  private async live(history: ClusterId[], k: number, table: ServingTable, arm: Arm | undefined): Promise<Omit<NextInterestsAnswer, "userId">> {
+  private async live(history: ClusterId[], k: number, table: ServingTable, arm: Arm | undefined, scorers: SwapSlot<ServingScorer>): Promise<Omit<NextInterestsAnswer, "userId">> {
     const asOf = this.o.clock();
-    // Pin the scorer for the whole request: a swap meanwhile disposes it only after this request is done.
-    const lease = this.o.manager.scorers.acquire();
+    // Pin the scorer for the whole request: a swap (or the experiment's end) meanwhile disposes it only after this request is done.
+    const lease = scorers.acquire();
     if (!lease) throw notReady("no model is loaded yet; see GET /readyz");
     try {
       const { scorer, baseId, adapterId, layout } = lease.value;

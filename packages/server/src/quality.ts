@@ -3,11 +3,12 @@ import type { ServedAnswer } from "@freshrec/retriever";
 import type { ServerConfig } from "./config.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { StorePort } from "./ports.js";
-import type { ServedAnswerRecorder } from "./served-recorder.js";
+import { mergeExposures, type ServedAnswerRecorder } from "./served-recorder.js";
 import type { ExperimentControl } from "./experiment.js";
 
 /**
- * Online quality, the live counterpart of the replay's hit rate: of the answers served to a user, the share
+ * Online quality, the live counterpart of the replay's hit rate: of the answers served to a user (exposures:
+ * identical answers within a repeat window count once, see the recorder), the share
  * whose top-1 (or any of whose top-k clusters) the user engaged with positively within the horizon after the
  * answer. An answer counts once its horizon has passed ("settled"); younger ones are "open" and reported
  * apart with their hits so far (counting them would bias the rate: a hit settles early, a miss only at the end).
@@ -30,13 +31,26 @@ export const QualityGroupSchema = z.object({
 
 const DifferenceSchema = z.object({ diff: z.number(), lo: z.number(), hi: z.number() }).describe("candidate minus active, with its 95 % normal-approximation interval");
 
-export const ExperimentRunningSchema = z.object({ candidateTable: z.string(), share: z.number(), salt: z.string(), since: z.number() });
+export const ExperimentRunningSchema = z.object({
+  candidateTable: z.string().nullable().describe("the candidate arm's table (null: the active table answers both arms in table mode)"),
+  candidateAdapter: z.string().nullable().describe("the adapter named when the experiment started (null: the candidate table's own)"),
+  candidateScorer: z.object({ baseId: z.string(), adapterId: z.string().nullable() }).nullable().describe("what scores the candidate arm's live answers (null: the active scorer)"),
+  share: z.number(),
+  salt: z.string(),
+  since: z.number().describe("wall-clock ms it started"),
+  by: z.string(),
+});
 
 export const QualityAnswerSchema = z.object({
   computedAt: z.number().describe("serving clock of the report (ms)"),
   horizonMs: z.number(),
   windowMs: z.number().describe("the window counted: quality.windowMs, or shorter when it held more than quality.maxAnswers stored answers"),
-  answers: z.object({ settled: z.number().int(), open: z.number().int(), notStored: z.number().int().describe("recorded answers held in memory (not flushed yet, or on a replica)") }),
+  answers: z.object({
+    settled: z.number().int(),
+    open: z.number().int(),
+    requests: z.number().int().describe("requests the counted answers stand for (repeats within a repeat window are one answer)"),
+    notStored: z.number().int().describe("recorded answers held in memory (not flushed yet, or on a replica)"),
+  }),
   groups: z.array(QualityGroupSchema).describe("per served table, adapter, mode and experiment arm"),
   series: z
     .array(z.object({ label: z.string(), points: z.array(z.object({ at: z.number(), settled: z.number().int(), top1: z.number().nullable(), topk: z.number().nullable() })) }))
@@ -122,7 +136,9 @@ export function qualityReport(
   const arms = new Map<string, { n: number; top1: number; topk: number }>();
   let settled = 0;
   let open = 0;
+  let requests = 0;
   for (const a of answers) {
+    requests += a.served;
     const key = `${a.tableId}|${a.adapterId}|${a.mode}|${a.arm}`;
     let g = groups.get(key);
     if (!g) {
@@ -162,7 +178,7 @@ export function qualityReport(
     computedAt: opts.now,
     horizonMs: opts.horizonMs,
     windowMs: opts.windowMs,
-    answers: { settled, open, notStored: opts.notStored },
+    answers: { settled, open, requests, notStored: opts.notStored },
     groups: [...groups.values()].map(({ top1Hits, topkHits, ...g }) => ({ ...g, top1: wilson(top1Hits, g.settled), topk: wilson(topkHits, g.settled) })),
     series: [...buckets].map(([label, points]) => ({
       label,
@@ -202,6 +218,8 @@ export class OnlineQuality {
       recorder: ServedAnswerRecorder;
       experiments: ExperimentControl;
       settings: ServerConfig["quality"];
+      /** recording.repeatWindowMs: rows of one exposure split by a flush are joined before counting. */
+      repeatWindowMs: number;
       clock: () => number;
       metrics: ServerMetrics;
     },
@@ -230,11 +248,10 @@ export class OnlineQuality {
       stored: await this.o.store.servedAnswers.read({ from, to: end }),
       pending: buffered.filter((a) => a.ts >= from),
     }));
-    const answers = [...stored, ...pending];
+    const answers = mergeExposures([...stored, ...pending], this.o.repeatWindowMs);
     const users = new Set(answers.map((a) => a.userId));
     const events = answers.length === 0 ? [] : (await this.o.store.positiveEvents({ start: from, end: Number.MAX_SAFE_INTEGER })).filter((e) => users.has(e.userId));
-    const running = this.o.experiments.current;
-    const experiment = running && { ...running.settings, since: running.since };
+    const experiment = this.o.experiments.current?.describe() ?? null;
     const report = qualityReport(answers, events, { now, horizonMs, windowMs, bucketMs, notStored: pending.length, experiment });
     this.publish(report);
     return report;

@@ -26,9 +26,9 @@ import { withoutPaths } from "./log-safety.js";
 import { storeUnreadyReason } from "./store-health.js";
 import type { ServiceContext } from "./service-context.js";
 import { ExperimentRunningSchema, QualityAnswerSchema } from "./quality.js";
-import { ExperimentSettingsSchema } from "./experiment.js";
+import { Experiment, ExperimentRequestSchema, type ExperimentRequest } from "./experiment.js";
 import { TableDiffAnswerSchema, TableDiffQuerySchema } from "./table-diff.js";
-import { PromotionEntrySchema } from "@freshrec/registry";
+import { PromotionEntrySchema, type ActiveSet } from "@freshrec/registry";
 
 export interface RouteAnswer {
   status?: number;
@@ -218,32 +218,54 @@ export function routeSpecs(maxBatch: number, future: FutureBound): RouteSpec[] {
     {
       method: "post",
       path: "/v1/admin/experiment",
-      summary: "Start a traffic split in this process: a share of users (by a hash of their id) is answered from a candidate table; /v1/quality compares the arms. Replaces a running one.",
+      summary:
+        "Start a traffic split: a share of users (by a hash of their id) is answered by a candidate table and/or adapter; /v1/quality compares the arms. Kept in the registry, so every server of it runs the split and a restart keeps it. Replaces a running one.",
       scope: "admin",
-      body: ExperimentSettingsSchema,
+      body: ExperimentRequestSchema,
       response: ExperimentAnswerSchema,
-      async handler({ body }, ctx) {
-        const record = (await ctx.registry.list()).find((r) => r.id === body.candidateTable);
-        if (record?.kind !== "table") throw notFound(`the registry has no table '${body.candidateTable}'`);
-        if (record.id === (await ctx.registry.active()).table) throw conflict(`'${record.id}' is the active table: a candidate must differ from what serves`);
-        try {
-          const e = await ctx.experiments.start(body);
-          return { body: { experiment: { ...e.settings, since: e.since } } };
-        } catch (err) {
-          throw conflict(`table '${body.candidateTable}' does not load (${withoutPaths(err instanceof Error ? err.message : String(err))})`);
+      async handler({ body, principal }, ctx) {
+        writerOnly(ctx, "start an experiment");
+        const req = body as ExperimentRequest;
+        const records = new Map((await ctx.registry.list()).map((r) => [r.id, r]));
+        const active = await ctx.registry.active();
+        for (const [kind, id] of [["table", req.candidateTable], ["adapter", req.candidateAdapter]] as const) {
+          if (id === undefined) continue;
+          if (records.get(id)?.kind !== kind) throw notFound(`the registry has no ${kind} '${id}'`);
+          if (id === active[kind]) throw conflict(`'${id}' is the active ${kind}: a candidate must differ from what serves`);
         }
+        const by = `api:${principal.name}`;
+        const settings = { candidateTable: req.candidateTable ?? null, candidateAdapter: req.candidateAdapter ?? null, share: req.share, salt: req.salt, since: Date.now(), by };
+        // Loaded here first: the registry only records a split this server can run.
+        let prepared: Experiment;
+        try {
+          prepared = await ctx.experiments.prepare(settings);
+        } catch (err) {
+          throw conflict(`the candidate does not load (${withoutPaths(err instanceof Error ? err.message : String(err))})`);
+        }
+        let registered: ActiveSet | undefined;
+        try {
+          await registryCall(() => (registered = ctx.registry.startExperiment(settings, by)));
+        } catch (err) {
+          await prepared.dispose();
+          throw err;
+        }
+        ctx.experiments.install(new Experiment(registered!.experiment!, prepared.candidateTable, prepared.candidateScorers));
+        return { body: { experiment: ctx.experiments.current!.describe() } };
       },
     },
     {
       method: "post",
       path: "/v1/admin/experiment/stop",
-      summary: "End this process's traffic split: every user is answered by the active artefacts again (promoting the candidate is a separate, deliberate call).",
+      summary: "End the traffic split (in the registry: every server of it stops): every user is answered by the active artefacts again. Promoting the candidate is a separate, deliberate call (and ends the split too).",
       scope: "admin",
       body: z.strictObject({}).describe("no fields (an empty body is fine)"),
       response: ExperimentAnswerSchema,
-      async handler(_input, ctx) {
-        const ended = ctx.experiments.stop();
-        return { body: { experiment: null, ...(ended ? { ended: { ...ended.settings, since: ended.since } } : {}) } };
+      async handler({ principal }, ctx) {
+        writerOnly(ctx, "stop an experiment");
+        const ended = ctx.experiments.current?.describe();
+        await registryCall(() => ctx.registry.stopExperiment(`api:${principal.name}`));
+        ctx.experiments.install(null);
+        return { body: { experiment: null, ...(ended ? { ended } : {}) } };
       },
     },
     jobRoute("refresh", "/v1/admin/refresh-table", "Start a job (child process) that builds a new RAG-augmented prediction table."),

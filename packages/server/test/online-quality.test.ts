@@ -30,6 +30,7 @@ const answer = (userId: string, ts: number, clusters: number[], over: Partial<Se
   adapterId: "adapter-1",
   tableId: "table-1",
   arm: "active",
+  served: 1,
   ...over,
 });
 const engagement = (userId: string, clusterId: number, ts: number) => ({ userId, clusterId, ts });
@@ -48,7 +49,8 @@ async function tinyStore(): Promise<Store> {
   return store;
 }
 
-const noExperiment = () => new ExperimentControl(() => Promise.reject(new Error("no table in this test")), () => T0);
+const noCandidate = () => Promise.reject(new Error("no candidate in this test"));
+const noExperiment = () => new ExperimentControl({ table: noCandidate, scorer: noCandidate, adapterBase: noCandidate, active: () => undefined }, pino({ level: "silent" }));
 const settings = (over: Record<string, unknown> = {}) => loadServerConfig({ env: {}, overrides: { storeUri: "unused", modelsDir: "unused", auth: { enabled: false }, ...over } });
 
 describe("wilson", () => {
@@ -92,7 +94,7 @@ describe("qualityReport", () => {
       engagement("hit1", 9, T0 + 2 * HOUR),
     ];
     const r = qualityReport(answers, events, opts);
-    expect(r.answers).toEqual({ settled: 5, open: 1, notStored: 0 });
+    expect(r.answers).toEqual({ settled: 5, open: 1, requests: 6, notStored: 0 });
     const t1 = r.groups.find((g) => g.tableId === "table-1")!;
     expect(t1.settled).toBe(5);
     expect(t1.top1).toEqual(wilson(1, 5));
@@ -186,6 +188,39 @@ describe("ServedAnswerRecorder", () => {
     expect(a.length).toBeLessThan(600 + 5 * 20.5);
   });
 
+  it("merges repeats into one exposure per user, answer and repeat window, and joins a window split by a flush", async () => {
+    const store = await tinyStore();
+    const metrics = new ServerMetrics({ processMetrics: false });
+    const W = 60_000;
+    const start = Math.ceil(T0 / W) * W;
+    const recorder = new ServedAnswerRecorder({ settings: { ...settings().recording, repeatWindowMs: W }, sink: store, metrics, log });
+    recorder.record(answer("u", start, [1, 2]));
+    recorder.record(answer("u", start + 10, [1, 2]));
+    recorder.record(answer("v", start + 20, [1, 2])); // another user
+    recorder.record(answer("u", start + 30, [1, 2])); // u's latest answer is still the first
+    recorder.record(answer("u", start + 40, [2, 1])); // another answer
+    recorder.record(answer("u", start + 50, [2, 1], { tableId: "table-2" })); // another table
+    recorder.record(answer("u", start + 60, [2, 1], { tableId: "table-2" }));
+    recorder.record(answer("u", start + W, [2, 1], { tableId: "table-2" })); // the next window
+    expect(recorder.pending().map((a) => [a.userId, a.ts - start, a.served])).toEqual([["u", 0, 3], ["v", 20, 1], ["u", 40, 1], ["u", 50, 2], ["u", W, 1]]);
+    recorder.publishCounts();
+    expect([await count(metrics, "recorded"), await count(metrics, "repeated")]).toEqual([5, 3]);
+    // The window of the last row goes on after a flush: stored and buffered rows are one exposure on read.
+    await recorder.flush();
+    recorder.record(answer("u", start + W + 5, [2, 1], { tableId: "table-2" }));
+    const cfg = settings({ quality: { cacheMs: 0 }, recording: { repeatWindowMs: W } });
+    const quality = new OnlineQuality({ store, recorder, experiments: noExperiment(), settings: cfg.quality, repeatWindowMs: W, clock: () => start + 2 * DAY_MS, metrics });
+    const r = await quality.report();
+    expect(r.answers).toMatchObject({ settled: 5, requests: 9, notStored: 1 });
+    expect(r.groups.find((g) => g.tableId === "table-2")!.settled).toBe(2);
+  });
+
+  it("stores every request as its own row with repeatWindowMs 0", () => {
+    const r = new ServedAnswerRecorder({ settings: { ...settings().recording, repeatWindowMs: 0 }, metrics: new ServerMetrics({ processMetrics: false }), log });
+    for (let i = 0; i < 3; i++) r.record(answer("u", T0, [1]));
+    expect(r.pending().map((a) => a.served)).toEqual([1, 1, 1]);
+  });
+
   it("records nothing when disabled", () => {
     const r = new ServedAnswerRecorder({ settings: { ...settings().recording, enabled: false }, metrics: new ServerMetrics({ processMetrics: false }), log });
     r.record(answer("u", T0, [1]));
@@ -200,19 +235,19 @@ describe("OnlineQuality", () => {
     const cfg = settings({ quality: { cacheMs: 0 } });
     const recorder = new ServedAnswerRecorder({ settings: cfg.recording, sink: store, metrics, log: pino({ level: "silent" }) });
     let now = T0;
-    const quality = new OnlineQuality({ store, recorder, experiments: noExperiment(), settings: cfg.quality, clock: () => now, metrics });
+    const quality = new OnlineQuality({ store, recorder, experiments: noExperiment(), settings: cfg.quality, repeatWindowMs: cfg.recording.repeatWindowMs, clock: () => now, metrics });
     await store.servedAnswers.append([answer("u", T0 - 2 * DAY_MS, [1, 2])]);
     recorder.record(answer("v", T0, [3, 4]));
     const ev = (id: number, user: string, item: number, ts: number) => ({ eventId: `e${id}`, userId: user, itemId: `item${item}`, ts, signal: 5 });
     await store.ingest([ev(1, "u", 2, T0 - 2 * DAY_MS + HOUR), ev(2, "v", 3, T0 + HOUR)]);
 
     let r = await quality.report();
-    expect(r.answers).toEqual({ settled: 1, open: 1, notStored: 1 });
+    expect(r.answers).toEqual({ settled: 1, open: 1, requests: 2, notStored: 1 });
     // A flush under way: the answer counts once, stored or pending, never twice or not at all.
     const flushing = recorder.flush();
     expect((await quality.report()).answers).toMatchObject({ settled: 1, open: 1 });
     await flushing;
-    expect((await quality.report()).answers).toEqual({ settled: 1, open: 1, notStored: 0 });
+    expect((await quality.report()).answers).toEqual({ settled: 1, open: 1, requests: 2, notStored: 0 });
     expect(r.groups[0]).toMatchObject({ settled: 1, open: 1, openTop1Hits: 1, top1: { rate: 0 }, topk: { rate: 1 } });
     now = T0 + DAY_MS;
     r = await quality.report();
@@ -232,7 +267,7 @@ describe("OnlineQuality", () => {
     const recorder = new ServedAnswerRecorder({ settings: cfg.recording, metrics, log: pino({ level: "silent" }) });
     const now = T0 + 4 * DAY_MS;
     await store.servedAnswers.append([0, 1, 2, 3].map((d) => answer(`u${d}`, T0 + d * DAY_MS + 1, [1])));
-    const r = await new OnlineQuality({ store, recorder, experiments: noExperiment(), settings: cfg.quality, clock: () => now, metrics }).report();
+    const r = await new OnlineQuality({ store, recorder, experiments: noExperiment(), settings: cfg.quality, repeatWindowMs: cfg.recording.repeatWindowMs, clock: () => now, metrics }).report();
     expect(r.windowMs).toBe(2 * DAY_MS);
     expect(r.answers.settled + r.answers.open).toBe(2);
   });
@@ -255,7 +290,7 @@ describe("OnlineQuality", () => {
       positiveEvents: store.positiveEvents.bind(store),
       servedAnswers: { append: log.append.bind(log), count: log.count.bind(log), prune: log.prune.bind(log), read: async (): Promise<ServedAnswer[]> => Promise.reject(new FreshrecError("store-unavailable", "gone")) },
     };
-    const quality = new OnlineQuality({ store: failing, recorder, experiments: noExperiment(), settings: cfg.quality, clock: () => T0, metrics });
+    const quality = new OnlineQuality({ store: failing, recorder, experiments: noExperiment(), settings: cfg.quality, repeatWindowMs: cfg.recording.repeatWindowMs, clock: () => T0, metrics });
     await expect(quality.report()).rejects.toThrow("gone");
     failing.servedAnswers.read = async () => [];
     expect((await quality.report()).answers.settled).toBe(0);
@@ -289,7 +324,7 @@ describe("experiment split and comparison", () => {
     expect(qualityReport([answer("a", T0, [1])], [], opts).experiment).toBeNull();
     const answers = [answer("a", T0, [1]), answer("b", T0, [1]), answer("c", T0, [1], { arm: "candidate", tableId: "table-2" }), answer("d", T0, [1], { arm: "candidate", tableId: "table-2" })];
     const events = [engagement("a", 1, T0 + 1), engagement("c", 1, T0 + 1), engagement("d", 1, T0 + 1)];
-    const running = { candidateTable: "table-2", share: 0.5, salt: "s", since: T0 };
+    const running = { candidateTable: "table-2", candidateAdapter: null, candidateScorer: null, share: 0.5, salt: "s", since: T0, by: "test" };
     const r = qualityReport(answers, events, { ...opts, experiment: running });
     expect(r.experiment?.running).toEqual(running);
     expect(r.experiment?.arms).toEqual([

@@ -9,6 +9,7 @@ import { sampleManifest } from "@freshrec/registry/testing";
 import { createApp } from "../src/app.js";
 import { loadServerConfig } from "../src/config.js";
 import { NextInterestsAnswerSchema } from "../src/api-schemas.js";
+import { loopPresetFor, nativeTrainer, refreshTable } from "@freshrec/trainer-bridge";
 import { serveModelFixture, type ServedFixture } from "./model-fixture.js";
 
 /** Serving on a real bootstrapped model: table and live answers, fallback, and hot swaps under load. */
@@ -109,6 +110,90 @@ describe("serving a real model", () => {
     expect(app.context.manager.models.draining).toBe(0);
     expect((await ask({ history: [3, 4], mode: "live" })).status).toBe(200);
   }, 60_000);
+
+  it("runs an adapter A/B from the registry: arms by user hash, a restart follows it, promoting the candidate ends it", async () => {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const active = registry.active();
+    const candidate = copyOfActiveAdapter();
+    expect((await post("/v1/admin/experiment", { candidateAdapter: active.adapter })).status).toBe(409);
+    expect((await post("/v1/admin/experiment", { share: 0.5 })).json.error.issues).toEqual([expect.objectContaining({ path: "candidateTable", message: expect.stringMatching(/candidateAdapter/) })]);
+    const started = await post("/v1/admin/experiment", { candidateAdapter: candidate.id, share: 0.5, salt: "ab" });
+    expect(started.status).toBe(200);
+    expect(started.json.experiment).toMatchObject({ candidateTable: null, candidateAdapter: candidate.id, candidateScorer: { baseId: active.base, adapterId: candidate.id }, share: 0.5, salt: "ab" });
+    expect(registry.active().experiment).toMatchObject({ candidateAdapter: candidate.id, share: 0.5, salt: "ab" });
+
+    // Live answers: each arm scored by its own adapter; table answers: the active table in both arms (no candidate table).
+    const arms = new Map<string, string>();
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${url}/v1/users/u${i}/next-interests?k=3&mode=live`);
+      if (res.status !== 200) continue;
+      const { lineage } = (await res.json()) as any;
+      expect(lineage.adapterId).toBe(lineage.arm === "candidate" ? candidate.id : active.adapter);
+      arms.set(`u${i}`, lineage.arm);
+      const table = (await (await fetch(`${url}/v1/users/u${i}/next-interests?k=3&mode=table`)).json()) as any;
+      expect(table.lineage.arm).toBe(lineage.arm);
+      if (!table.fallback) expect(table.lineage.tableId).toBe(active.table);
+    }
+    expect(new Set(arms.values())).toEqual(new Set(["active", "candidate"]));
+
+    // Another process on the same registry (a restart, a replica) runs the same split without being told.
+    const config = loadServerConfig({ env: { FRESHREC_AUTH: "off" }, overrides: { storeUri: f.storeUri, modelsDir: f.modelsDir, logLevel: "silent" } });
+    const other = createApp({ config, store: await openStore(f.storeUri), registry: openRegistry(f.modelsDir), loadModel: loadClusterModel, log: pino({ level: "silent" }), clock: () => f.asOf });
+    try {
+      await other.start();
+      expect(other.context.experiments.current?.settings).toEqual(registry.active().experiment);
+      for (const [user, arm] of arms) expect(other.context.experiments.current!.armOf(user)).toBe(arm);
+    } finally {
+      await other.close();
+    }
+
+    // Promoting the candidate settles the experiment: the pointer drops it, every user gets the candidate.
+    expect((await post("/v1/admin/promote", { id: candidate.id })).status).toBe(200);
+    expect(registry.active()).toMatchObject({ adapter: candidate.id, experiment: null });
+    expect(app.context.experiments.current).toBeNull();
+    expect(registry.promotions().slice(-3).map((e) => [e.action, e.kind, e.to ?? e.candidate])).toEqual([
+      ["experiment-start", "adapter", candidate.id],
+      ["promote", "adapter", candidate.id],
+      ["experiment-stop", "adapter", candidate.id],
+    ]);
+
+    // Stopping by hand: the candidate's scorer is disposed once idle, answers carry no arm.
+    const again = copyOfActiveAdapter();
+    expect((await post("/v1/admin/experiment", { candidateAdapter: again.id })).status).toBe(200);
+    const slot = app.context.experiments.current!.candidateScorers!;
+    const stopped = await post("/v1/admin/experiment/stop", {});
+    expect(stopped.json).toMatchObject({ experiment: null, ended: { candidateAdapter: again.id } });
+    expect(registry.active().experiment).toBeNull();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(slot.value).toBeUndefined();
+    expect(slot.draining).toBe(0);
+    expect(((await (await fetch(`${url}/v1/users/u1/next-interests?mode=live`)).json()) as any).lineage.arm).toBeUndefined();
+  }, 120_000);
+
+  it("runs a table-path A/B of an adapter: its table (refresh --adapter, never promoted) brings it to live answers too", async () => {
+    const active = registry.active();
+    const candidate = copyOfActiveAdapter();
+    const ctx = { store, registry, trainer: nativeTrainer(), loadModel: loadClusterModel, config: loopPresetFor("tiny"), asOf: f.asOf, by: "test" };
+    const table = await refreshTable(ctx, { adapter: candidate.id });
+    expect(table.manifest.lineage).toMatchObject({ baseId: active.base, adapterId: candidate.id });
+    expect(registry.active().table).toBe(active.table);
+    const res = await fetch(`${url}/v1/admin/experiment`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ candidateTable: table.id, share: 0.5 }) });
+    expect(((await res.json()) as any).experiment).toMatchObject({ candidateTable: table.id, candidateAdapter: null, candidateScorer: { adapterId: candidate.id } });
+    const lineages = [];
+    for (let i = 0; i < 60; i++) {
+      const r = await fetch(`${url}/v1/users/u${i}/next-interests?k=3`);
+      if (r.status === 200) lineages.push(((await r.json()) as any).lineage);
+    }
+    const candidateArm = lineages.filter((l) => l.arm === "candidate");
+    expect(candidateArm.length).toBeGreaterThan(0);
+    // Table answers carry their table's lineage; live ones (fallbacks) the scorer's.
+    for (const l of lineages.filter((x) => x.mode === "table")) expect(l.tableId).toBe(l.arm === "candidate" ? table.id : active.table);
+    for (const l of lineages.filter((x) => x.mode === "live" || x.arm === "candidate")) expect(l.adapterId).toBe(l.arm === "candidate" ? candidate.id : active.adapter);
+    expect((await fetch(`${url}/v1/admin/experiment/stop`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(200);
+  }, 180_000);
 
   it("refuses to promote a table that cannot be loaded: 409, the pointer stays, the previous table keeps serving", async () => {
     const served = registry.active().table;

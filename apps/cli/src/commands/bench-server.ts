@@ -17,8 +17,10 @@ Starts 'freshrec demo --no-simulate' in a child process (on a fresh tiny world u
 a bootstrapped one), waits until ready, then drives it from this process over loopback keep-alive connections:
 node's http module alone returning the same JSON (what this load generator can drive at most), a bare express
 handler returning it (baseline), table mode, then live mode, promoting the other adapter every 2 s throughout
-the served phases. Served answers are recorded (the default config); the server is then restarted on the same
-store with recording off, then on again, and table mode measured each time with the same swaps. The last stdout line is one JSON object.
+the served phases. Served answers are recorded (the default config: repeats within a minute are one exposure); the
+server is then restarted on the same store with recording off, then on again, then with every request stored as its
+own row (recording.repeatWindowMs 0, the cost when every answer is new), and table mode measured each time with the
+same swaps. The last stdout line is one JSON object.
 
   --store URI --models DIR   use an existing, bootstrapped store and registry
   --seconds S                seconds per phase (default 25: >= 20 swaps over the two served phases)
@@ -225,10 +227,15 @@ export async function run(args: string[]): Promise<number> {
     writeFileSync(offConfig, JSON.stringify({ recording: { enabled: false } }));
     const tableOff = await tableAfterRestart("answer recording off", ["--config", offConfig]);
     const tableOnAgain = await tableAfterRestart("answer recording on again", []);
+    // The load repeats each user's answer thousands of times a minute, which the default merges into one exposure;
+    // with the repeat window at 0 every request is a stored row: the cost when every answer is new.
+    const everyConfig = join(scratch, "recording-every-request.json");
+    writeFileSync(everyConfig, JSON.stringify({ recording: { repeatWindowMs: 0 } }));
+    const tableEvery = await tableAfterRestart("every request recorded as its own row", ["--config", everyConfig]);
 
     const summary = (r: LoadResult) => `${round(r.rps, 0)} req/s, p50 ${round(r.p50Ms)} ms, p99 ${round(r.p99Ms)} ms, ${r.errors} errors ${JSON.stringify(r.statuses)}`;
     say(
-      `ceiling:  ${summary(ceiling)}\nbaseline: ${summary(baseline)}\ntable:    ${summary(table)}\nlive:     ${summary(live)}\ntable, recording off: ${summary(tableOff)}\ntable, recording on again: ${summary(tableOnAgain)}\nanswers recorded ${recorded.recorded}, stored ${recorded.stored}, dropped ${recorded.dropped}\nswaps: ${swaps} ok, ${swapErrors} failed; server exit code on SIGTERM: ${exitCode}`,
+      `ceiling:  ${summary(ceiling)}\nbaseline: ${summary(baseline)}\ntable:    ${summary(table)}\nlive:     ${summary(live)}\ntable, recording off: ${summary(tableOff)}\ntable, recording on again: ${summary(tableOnAgain)}\ntable, every request a row: ${summary(tableEvery)}\nanswers recorded ${recorded.recorded} exposures (${recorded.repeated} repeats merged), stored ${recorded.stored}, dropped ${recorded.dropped}\nswaps: ${swaps} ok, ${swapErrors} failed; server exit code on SIGTERM: ${exitCode}`,
     );
     console.log(
       JSON.stringify({
@@ -240,13 +247,16 @@ export async function run(args: string[]): Promise<number> {
         live_p99_ms: round(live.p99Ms, 3),
         swaps,
         swap_errors: swapErrors,
-        errors: table.errors + live.errors + tableOff.errors + tableOnAgain.errors,
+        errors: table.errors + live.errors + tableOff.errors + tableOnAgain.errors + tableEvery.errors,
         table_recording_off_rps: round(tableOff.rps, 0),
         table_recording_off_p50_ms: round(tableOff.p50Ms, 3),
         table_recording_off_p99_ms: round(tableOff.p99Ms, 3),
         table_recording_on_again_rps: round(tableOnAgain.rps, 0),
         table_recording_on_again_p99_ms: round(tableOnAgain.p99Ms, 3),
+        table_recording_every_request_rps: round(tableEvery.rps, 0),
+        table_recording_every_request_p99_ms: round(tableEvery.p99Ms, 3),
         answers_recorded: recorded.recorded,
+        answers_repeated: recorded.repeated,
         answers_stored: recorded.stored,
         answers_dropped: recorded.dropped,
         baseline_rps: round(baseline.rps, 0),
@@ -269,8 +279,8 @@ export async function run(args: string[]): Promise<number> {
 }
 
 /** The server's served-answer counters (freshrec_served_answers_total by outcome) from /metrics. */
-async function servedAnswerCounts(url: string): Promise<{ recorded: number; stored: number; dropped: number }> {
+async function servedAnswerCounts(url: string): Promise<{ recorded: number; repeated: number; stored: number; dropped: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const count = (outcome: string) => Number(new RegExp(`^freshrec_served_answers_total\\{outcome="${outcome}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
-  return { recorded: count("recorded"), stored: count("stored"), dropped: count("dropped") };
+  return { recorded: count("recorded"), repeated: count("repeated"), stored: count("stored"), dropped: count("dropped") };
 }

@@ -40,6 +40,8 @@ const HELP = `usage: freshrec jobs run ${JOB_KINDS.join("|")} [options]
   --config FILE            loop configuration JSON (windows, caps, gates, hyperparameters; see LoopConfigSchema)
   --no-rag                 refresh/bootstrap: score the table without RAG
   --no-promote             publish the candidate but do not promote it even if it passes its gate
+  --adapter ID             refresh: score the table with this registered adapter (on its base) instead of the active
+                           one; never promoted: a candidate table for an A/B (POST /v1/admin/experiment)
   --trainer-command CMD    train adapters with an external command (contract: trainer-bridge src/external/README.md)
   --by WHO                 recorded in the promotion log (default user:$USER)
   --json                   progress as JSON lines on stdout; the last line is the result
@@ -60,6 +62,7 @@ export async function run(args: string[]): Promise<number> {
       config: { type: "string" },
       "no-rag": { type: "boolean", default: false },
       "no-promote": { type: "boolean", default: false },
+      adapter: { type: "string" },
       "trainer-command": { type: "string" },
       by: { type: "string" },
       json: { type: "boolean", default: false },
@@ -105,7 +108,7 @@ export async function run(args: string[]): Promise<number> {
         ? Object.values(await bootstrap(ctx, { rag })).filter((r): r is ArtefactRecord => r !== undefined)
         : job === "finetune"
           ? [await finetune(ctx)]
-          : [await refreshTable(ctx, { rag })];
+          : [await refreshTable(ctx, { rag, ...(values.adapter ? { adapter: values.adapter } : {}) })];
     terminal?.done();
     const summaryOf = (r: ArtefactRecord) => ({ id: r.id, kind: r.kind, status: r.status, gate: r.gate });
     if (values.json) say({ result: { job: job as JobKind, asOf, artefacts: records.map(summaryOf) } });

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { FreshrecError, SYNTHETIC_SIZES, type Event, type SyntheticWorld } from "@freshrec/core";
+import { DAY_MS, FreshrecError, SYNTHETIC_SIZES, type Event, type SyntheticWorld } from "@freshrec/core";
 import type { Store } from "@freshrec/retriever";
 import { writeFileAtomic } from "@freshrec/registry";
 import type { Clock, EventSource } from "@freshrec/trainer-bridge";
@@ -41,6 +41,7 @@ export async function claimDemoStore(store: Store, storeUri: string, world: Synt
   const marker = readJson(StoreMarkerSchema, markerFile(storeUri));
   if (marker) {
     if (marker.size !== size) throw new FreshrecError("usage", `store ${storeUri} holds the demo's '${marker.size}' world, not '${size}': pass --size ${marker.size} or another --store`);
+    await assertSameWorld(store, storeUri, world);
     return "resumed";
   }
   const [clusters, range] = await Promise.all([store.clusters(), store.timeRange()]);
@@ -50,6 +51,36 @@ export async function claimDemoStore(store: Store, storeUri: string, world: Synt
   await store.putItems(world.items.map((i) => ({ itemId: i.itemId, clusterId: i.clusterId! })));
   writeFileAtomic(markerFile(storeUri), JSON.stringify({ demo: true, size, createdAt: Date.now() }));
   return "seeded";
+}
+
+/** Positive engagements as comparable strings, sorted (the store keeps cluster ids, not item ids). */
+const positiveKeys = (events: Iterable<{ userId: string; clusterId: number; ts: number }>) => [...events].map((e) => `${e.userId}|${e.clusterId}|${e.ts}`).sort();
+
+/**
+ * A store seeded by another version of the synthetic world (its code changed since) must not be resumed: the demo
+ * would stream the new world's events after the old one's, and models would be trained and gated on data no
+ * current world produces. The first simulated day identifies the world: the store must hold exactly its events.
+ */
+async function assertSameWorld(store: Store, storeUri: string, world: SyntheticWorld): Promise<void> {
+  const range = await store.timeRange();
+  if (!range) return;
+  const end = Math.min(world.startMs + DAY_MS, range.max + 1);
+  const expected: Array<{ userId: string; clusterId: number; ts: number }> = [];
+  const clusterOf = new Map(world.items.map((i) => [i.itemId, i.clusterId!]));
+  for (const e of world.events()) {
+    if (e.ts >= end) break;
+    // The world's signals are 4..5 (positive) or at most 2.5, so any positive threshold in between splits them alike.
+    if (e.signal >= 4) expected.push({ userId: e.userId, clusterId: clusterOf.get(e.itemId)!, ts: e.ts });
+  }
+  const stored = positiveKeys(await store.positiveEvents({ start: world.startMs, end }));
+  const want = positiveKeys(expected);
+  const wanted = new Set(want);
+  const differing = stored.filter((k) => !wanted.has(k)).length + Math.max(0, want.length - stored.length);
+  if (differing > 0)
+    throw new FreshrecError(
+      "usage",
+      `store ${storeUri} holds a demo world this version of freshrec does not generate (${differing} of the first day's ${want.length} positive events differ: the synthetic world changed since it was seeded): delete it and its models folder, or pass another --store and --models`,
+    );
 }
 
 /** The simulated clock: stands still until the demo advances it (never while a job runs: steps do not overlap). */

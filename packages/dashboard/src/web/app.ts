@@ -47,11 +47,11 @@ interface Rate {
 }
 interface Quality {
   horizonMs: number;
-  answers: { settled: number; open: number; notStored: number };
+  answers: { settled: number; open: number; requests: number; notStored: number };
   groups: Array<{ tableId: string | null; adapterId: string | null; mode: string; arm: string; settled: number; top1: Rate; topk: Rate; open: number; openTop1Hits: number; openTopkHits: number }>;
   series: Array<{ label: string; points: Array<{ at: number; settled: number; topk: number | null }> }>;
   experiment: {
-    running: { candidateTable: string; share: number; since: number } | null;
+    running: { candidateTable: string | null; candidateScorer: { baseId: string; adapterId: string | null } | null; share: number; since: number; by: string } | null;
     arms: Array<{ arm: string; settled: number; top1: Rate; topk: Rate }>;
     difference: { top1: Difference; topk: Difference } | null;
   } | null;
@@ -67,6 +67,8 @@ interface Promotion {
   kind: string;
   from: string | null;
   to: string | null;
+  /** experiment-start / experiment-stop entries name their candidate here. */
+  candidate?: string;
   by: string;
   gate?: Gate;
 }
@@ -152,7 +154,7 @@ function renderServing(m: Model): void {
 
 function renderQuality(q: Quality): void {
   const h = q.horizonMs / 3_600_000;
-  body("quality").innerHTML = `<p>Served answers whose clusters the user engaged with within ${h} h: ${q.answers.settled} settled, ${q.answers.open} still open (${q.answers.notStored} not yet stored).</p>${table(
+  body("quality").innerHTML = `<p>Served answers whose clusters the user engaged with within ${h} h: ${q.answers.settled} settled, ${q.answers.open} still open (${q.answers.notStored} not yet stored), standing for ${q.answers.requests} requests (repeats of an answer within a minute count once).</p>${table(
     ["table / adapter", "mode", "arm", "settled", "top-1 hit", "top-k hit", "open (hits so far)"],
     q.groups.map((g) => [`<code>${esc(g.tableId ?? g.adapterId ?? "base")}</code>`, esc(g.mode), esc(g.arm), String(g.settled), rate(g.top1), rate(g.topk), `${g.open} (${g.openTop1Hits} / ${g.openTopkHits})`]),
   )}${experiment(q.experiment)}`;
@@ -170,9 +172,9 @@ const points = (d: Difference) => `${d.diff >= 0 ? "+" : ""}${(100 * d.diff).toF
 
 function experiment(e: Quality["experiment"]): string {
   if (!e) return "";
-  const head = e.running
-    ? `A/B running since ${time(e.running.since)}: table <code>${esc(e.running.candidateTable)}</code> answers ${pct(e.running.share)} of users`
-    : "A/B ended (its answers are still in the window)";
+  const r = e.running;
+  const parts = r ? [r.candidateTable ? `table <code>${esc(r.candidateTable)}</code>` : "", r.candidateScorer ? `adapter <code>${esc(r.candidateScorer.adapterId ?? r.candidateScorer.baseId)}</code> (live answers)` : ""].filter(Boolean) : [];
+  const head = r ? `A/B running since ${time(r.since)} (by ${esc(r.by)}): ${parts.join(" and ")} answer${parts.length > 1 ? "" : "s"} ${pct(r.share)} of users` : "A/B ended (its answers are still in the window)";
   const arms = e.arms.map((a) => `${esc(a.arm)}: ${a.settled} settled, top-k ${rate(a.topk)}`).join("; ");
   const diff = e.difference ? `candidate − active: top-1 ${points(e.difference.top1)}, top-k ${points(e.difference.topk)}` : "no difference yet (an arm has no settled answer)";
   return `<p id="experiment"><b>${head}</b>. ${arms}. ${diff}.</p>`;
@@ -254,7 +256,7 @@ function renderRegistry(m: Model, promotions: Promotion[]): void {
   const rejected = m.registry.filter((r) => r.status === "rejected").sort((a, b) => b.createdAt - a.createdAt);
   body("registry").innerHTML = `${table(
     ["at", "action", "kind", "from → to", "by", "gate"],
-    [...promotions].reverse().slice(0, 12).map((p) => [time(p.at), esc(p.action), esc(p.kind), `<code>${esc(p.from ?? "none")}</code> → <code>${esc(p.to ?? "none")}</code>`, esc(p.by), gate(p.gate)]),
+    [...promotions].reverse().slice(0, 12).map((p) => [time(p.at), esc(p.action), esc(p.kind), p.candidate ? `candidate <code>${esc(p.candidate)}</code>` : `<code>${esc(p.from ?? "none")}</code> → <code>${esc(p.to ?? "none")}</code>`, esc(p.by), gate(p.gate)]),
   )}<h3>Rejected candidates</h3>${rejected.length ? table(["candidate", "kind", "created", "why"], rejected.slice(0, 8).map((r) => [`<code>${esc(r.id)}</code>`, esc(r.kind), time(r.createdAt), gate(r.gate)])) : '<p class="muted">none</p>'}`;
 }
 

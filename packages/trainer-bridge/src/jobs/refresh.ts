@@ -2,7 +2,7 @@ import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams, type Tr
 import { blendWithRag, MODEL_ALONE, popularityOf, readGgufMetadata, type BlendFit, type BlendWeights, type Scorer } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { TableMeta, TableRecord } from "@freshrec/registry";
-import { days, loadForScoring, scoreOptions, type JobContext } from "./context.js";
+import { days, JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreAll, tableHoldout } from "./evaluate.js";
 import { activeBase } from "./finetune.js";
 import { timed } from "./measure.js";
@@ -69,11 +69,14 @@ function* recentNexts(transitions: readonly Transition[], start: number, end: nu
  * meta record base, adapter, snapshot and time, gates it against the active table on the last holdout days,
  * publishes its registry record and promotes it (one pointer swap) when it passes.
  */
-export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}): Promise<TableRecord> {
+export async function refreshTable(ctx: JobContext, opts: { rag?: boolean; adapter?: string } = {}): Promise<TableRecord> {
   const rag = opts.rag ?? true;
-  const { record: base } = activeBase(ctx, "refresh");
   const active = ctx.registry.active();
-  const adapter = active.adapter ? ctx.registry.getOf("adapter", active.adapter) : undefined;
+  // A candidate adapter's table (for an A/B on the table path) is scored on that adapter's own base, and is never
+  // promoted by the job: the served table would then disagree with the served adapter.
+  const adapter = opts.adapter ? ctx.registry.getOf("adapter", opts.adapter) : active.adapter ? ctx.registry.getOf("adapter", active.adapter) : undefined;
+  const base = opts.adapter ? ctx.registry.getOf("base", adapter!.manifest.baseId) : activeBase(ctx, "refresh").record;
+  if (!base.path) throw new JobError("refresh", `base ${base.id} has no model file`);
   const { layout } = await readGgufMetadata(base.path!);
   const { holdoutDays, minHoldoutTransitions } = trainingSetConfig(ctx);
   const holdoutStart = await tableHoldoutStart(ctx, holdoutDays, minHoldoutTransitions);
@@ -142,7 +145,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean } = {}
       asOf: ctx.asOf,
     },
   });
-  if (gate.passed && ctx.autoPromote !== false) ctx.registry.promote(id, ctx.by);
+  if (gate.passed && ctx.autoPromote !== false && !opts.adapter) ctx.registry.promote(id, ctx.by);
   // Tables the registry's retention just retired leave the store too (only those: a store may serve several registries).
   if (ctx.config.dropRetiredTables) {
     const kept = new Set(ctx.registry.list("table").map((r) => r.id));
