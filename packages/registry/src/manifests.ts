@@ -50,7 +50,8 @@ const HyperparametersSchema = z.record(z.string(), z.unknown());
 
 const CostSchema = { wallS: z.number(), cpuS: z.number(), asOf: z.number() };
 
-export const BaseManifestSchema = z.object({
+/** A base freshrec pretrained (cluster-token model). */
+export const PretrainedBaseManifestSchema = z.object({
   modelHash: z.string(),
   trainFile: z.string(),
   trainingSetId: z.string(),
@@ -62,7 +63,35 @@ export const BaseManifestSchema = z.object({
   holdout: HoldoutMetricsSchema,
   ...CostSchema,
 });
+
+/**
+ * A text model a user brought: the registry links its file (never copies or changes it) and names it by its sha256,
+ * which every adapter and table trained or scored on it carries in its lineage.
+ */
+export const UserBaseManifestSchema = z.object({
+  modelKind: z.literal("text"),
+  /** Where the file was when it was registered (the registry's folder holds a link to it). */
+  sourcePath: z.string(),
+  /** sha256 of the file. */
+  modelHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Name of the link in the artefact's folder (fine-tunes train against it). */
+  trainFile: z.string(),
+  architecture: z.string(),
+  promptStyle: z.enum(["chat", "completion"]),
+  /** native: the C++ trainer fine-tunes it; external: only the external trainer can. */
+  training: z.enum(["native", "external"]),
+  /** k history clusters described, RAG lines shown (ragSlots), clusters at registration. */
+  layout: LayoutSchema,
+  /** The bare base on the bootstrap window's holdout: the bar its first adapter must clear. */
+  holdout: HoldoutMetricsSchema,
+  ...CostSchema,
+});
+
+export const BaseManifestSchema = z.union([UserBaseManifestSchema, PretrainedBaseManifestSchema]);
 export type BaseManifest = z.infer<typeof BaseManifestSchema>;
+export type UserBaseManifest = z.infer<typeof UserBaseManifestSchema>;
+/** Whether a base is a text model a user brought. */
+export const isUserBase = (m: BaseManifest): m is UserBaseManifest => "modelKind" in m && m.modelKind === "text";
 
 export const AdapterManifestSchema = z.object({
   baseId: z.string(),

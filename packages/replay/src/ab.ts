@@ -2,7 +2,7 @@ import { bootstrapCI, bootstrapDiffCI, mean, mulberry32, type SyntheticWorld, ty
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { openStore } from "@freshrec/retriever";
-import { loadClusterModel } from "@freshrec/scorer";
+import { loadScoringModel } from "@freshrec/scorer";
 import { createApp, NextInterestsAnswerSchema, ServerConfigSchema, type FreshrecApp } from "@freshrec/server";
 import { openRegistry } from "@freshrec/registry";
 import { ReplayError } from "./errors.js";
@@ -46,7 +46,7 @@ interface ArmServer {
 /** The real express app (createApp) on 127.0.0.1 with the real store, registry and model loader. */
 async function startArmServer(storeUri: string, modelsDir: string): Promise<ArmServer> {
   const config = ServerConfigSchema.parse({ port: 0, host: "127.0.0.1", storeUri, modelsDir, auth: { enabled: false, keys: [] }, logLevel: "silent" });
-  const app = createApp({ config, store: await openStore(storeUri), registry: openRegistry(modelsDir), loadModel: loadClusterModel });
+  const app = createApp({ config, store: await openStore(storeUri), registry: openRegistry(modelsDir), loadModel: loadScoringModel });
   const http = app.listen(0, "127.0.0.1");
   await new Promise<void>((resolve, reject) => {
     http.once("listening", resolve);

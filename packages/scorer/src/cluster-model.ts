@@ -30,6 +30,7 @@ export interface ScorerOptions {
 }
 
 export interface ClusterModel {
+  readonly kind: "cluster-token";
   readonly modelId: string;
   readonly path: string;
   readonly layout: LayoutParams;
@@ -54,6 +55,7 @@ export function llama(): Promise<Llama> {
 }
 
 class LoadedClusterModel implements ClusterModel {
+  readonly kind = "cluster-token" as const;
   private readonly adapters = new AdapterCache();
   private readonly scorers = new Set<Scorer>();
   private disposed = false;

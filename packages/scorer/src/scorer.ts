@@ -10,6 +10,8 @@ export interface Prompt {
   history: ClusterId[];
   /** Retrieved successors, best first, or null when retrieval had nothing. */
   rag: ClusterId[] | null;
+  /** How often each retrieved successor followed (text prompts show them; cluster-token prompts have no slot for them). */
+  ragCounts?: number[];
 }
 
 /** Scores prompts against one base model (+ optional adapter) over a pool of parallel sequences. */

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { FreshrecError, historyKey, type ClusterId } from "@freshrec/core";
 import type { BlendWeights } from "@freshrec/scorer";
 import { SwapSlot, type Lease } from "./swap-slot.js";
-import { parseTableMeta, type ActiveSet, type ArtefactRecord, type RecordOfKind } from "@freshrec/registry";
+import { isUserBase, parseTableMeta, type ActiveSet, type ArtefactRecord, type RecordOfKind } from "@freshrec/registry";
 import type { LoadModel, ModelPort, RegistryPort, ScorerPort, StorePort } from "./ports.js";
 import type { ServerMetrics } from "./metrics.js";
 
@@ -214,7 +214,7 @@ export class ModelManager {
     const cached = this.models.value?.adapterLoads ?? 0;
     if (this.modelBaseId !== base.id || cached >= this.o.reloadEvery || !this.models.value) {
       // The previous model stays alive through the lease its serving scorer holds, and is disposed after that scorer.
-      const fresh = await this.bounded(`loading base '${base.id}'`, this.o.loadModel({ path: base.path!, threads: this.o.threads }), (m) => m.dispose());
+      const fresh = await this.bounded(`loading base '${base.id}'`, this.loadBase(base), (m) => m.dispose());
       void this.models.swap(fresh);
       this.modelBaseId = base.id;
     }
@@ -241,10 +241,17 @@ export class ModelManager {
     const { base, adapter } = this.scorerRecords(new Map((await this.o.registry.list()).map((r) => [r.id, r])), baseId, adapterId);
     if (this.modelBaseId === base.id && this.models.value) return this.scorerOn(this.models.acquire()!, base.id, adapter);
     const own = new SwapSlot<ModelPort>((err) => this.o.log.error({ err }, "disposing a candidate's model failed"));
-    await own.swap(await this.bounded(`loading base '${base.id}'`, this.o.loadModel({ path: base.path!, threads: this.o.threads }), (m) => m.dispose()));
+    await own.swap(await this.bounded(`loading base '${base.id}'`, this.loadBase(base), (m) => m.dispose()));
     const lease = own.acquire()!;
     void own.close(); // the model goes once the scorer's lease is released
     return this.scorerOn(lease, base.id, adapter);
+  }
+
+  /** Loads a base: a text model over the store's clusters, with the prompt layout it was registered with. */
+  private async loadBase(base: RecordOfKind<"base">): Promise<ModelPort> {
+    const m = base.manifest;
+    if (!isUserBase(m)) return this.o.loadModel({ path: base.path!, threads: this.o.threads });
+    return this.o.loadModel({ path: base.path!, threads: this.o.threads, clusters: await this.o.store.clusters(), text: { k: m.layout.k, ragLines: m.layout.ragSlots } });
   }
 
   /** The base an adapter was trained on. */

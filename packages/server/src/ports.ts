@@ -39,7 +39,7 @@ export interface StorePort {
 export interface ScorerPort extends Disposable {
   readonly baseId: string;
   readonly adapterId: string | null;
-  scoreNext(prompts: Array<{ history: ClusterId[]; rag: ClusterId[] | null }>): Promise<Array<Array<{ clusterId: ClusterId; p: number }>>>;
+  scoreNext(prompts: Array<{ history: ClusterId[]; rag: ClusterId[] | null; ragCounts?: number[] }>): Promise<Array<Array<{ clusterId: ClusterId; p: number }>>>;
 }
 
 export interface ModelPort extends Disposable {
@@ -50,7 +50,8 @@ export interface ModelPort extends Disposable {
   createScorer(opts: { adapterPath?: string; adapterId?: string; parallel?: number }): Promise<ScorerPort>;
 }
 
-export type LoadModel = (opts: { path: string; threads?: number }) => Promise<ModelPort>;
+/** Loads a base of either kind (scorer's loadScoringModel): a text model needs the clusters it scores over and its prompt's k and RAG lines. */
+export type LoadModel = (opts: { path: string; threads?: number; clusters?: Cluster[]; text?: { k: number; ragLines: number } }) => Promise<ModelPort>;
 
 /** A background job as the API shows it. */
 export interface JobView {

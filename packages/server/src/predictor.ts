@@ -154,8 +154,9 @@ export class Predictor {
     try {
       const { scorer, baseId, adapterId, layout } = lease.value;
       const retrieved = await this.o.store.successors(history, { asOf, windowMs: this.o.liveWindowMs, n: Math.max(layout.ragSlots, LIVE_RAG_ITEMS), method: this.o.ragMethod });
-      const rag = retrieved.items.slice(0, layout.ragSlots).map((i) => i.clusterId);
-      const [dist = []] = await scorer.scoreNext([{ history, rag: rag.length > 0 ? rag : null }]);
+      const shown = retrieved.items.slice(0, layout.ragSlots);
+      const prompt = shown.length > 0 ? { history, rag: shown.map((i) => i.clusterId), ragCounts: shown.map((i) => i.count) } : { history, rag: null };
+      const [dist = []] = await scorer.scoreNext([prompt]);
       const ranked = blendWithRag(dist, retrieved, table.blend.weights, table.blend.popularity);
       return {
         history,

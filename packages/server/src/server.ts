@@ -2,7 +2,7 @@ import { createServer, ServerResponse, type RequestListener, type Server } from 
 import { Server as NetServer, type AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { openStore, type Store } from "@freshrec/retriever";
-import { loadClusterModel } from "@freshrec/scorer";
+import { loadScoringModel } from "@freshrec/scorer";
 import { openRegistry, type Registry } from "@freshrec/registry";
 import { createApp, type AppDeps, type FreshrecApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
@@ -27,7 +27,7 @@ export async function startServer(config: ServerConfig, opts: Pick<AppDeps, "clo
   // A replica reads what its writer made: it never creates a store (a mistyped --store is an error, not an empty store).
   const store = await openStore(config.storeUri, { create: config.role === "writer" });
   const registry = openRegistry(config.modelsDir);
-  const app = createApp({ ...opts, config, store, registry, loadModel: loadClusterModel, log });
+  const app = createApp({ ...opts, config, store, registry, loadModel: loadScoringModel, log });
   const { http, drain } = drainableServer(app.handler);
   http.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {

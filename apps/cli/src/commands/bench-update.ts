@@ -79,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
 
     const blend = withRag.manifest.ragBlend;
     const blendAt = (rag: number, popularity: number) => blend.fit?.grid.find((g) => g.rag === rag && g.popularity === popularity)?.hit1 ?? null;
-    const counts = (r: typeof base | typeof adapter) => r.manifest.trainingSet.counts.train;
+    const counts = (r: typeof base | typeof adapter) => ("trainingSet" in r.manifest ? r.manifest.trainingSet.counts.train : 0);
     const result = {
       world: values.size,
       events: ingested,

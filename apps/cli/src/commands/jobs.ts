@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { FreshrecError, parseOrThrow } from "@freshrec/core";
 import { openRegistry, type ArtefactRecord } from "@freshrec/registry";
 import { acquireStoreWriterLock, openStore } from "@freshrec/retriever";
-import { loadClusterModel } from "@freshrec/scorer";
+import { loadScoringModel } from "@freshrec/scorer";
 import {
   JOB_EXIT,
   JOB_KINDS,
@@ -95,7 +95,7 @@ export async function run(args: string[]): Promise<number> {
       store,
       registry: openRegistry(resolve(values.models ?? defaultModelsDir())),
       trainer: values["trainer-command"] ? externalTrainer(values["trainer-command"].split(/\s+/).filter(Boolean), native) : native,
-      loadModel: loadClusterModel,
+      loadModel: loadScoringModel,
       config,
       asOf,
       by: values.by ?? `user:${process.env.USER ?? "unknown"}`,

@@ -31,7 +31,8 @@ const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | 
   --rag-blend W           what RAG tables mix into the model's scores: fit (default: weights fitted per refresh on
                           held-out days), or R[,P]: weight R of the key's retrieved successor shares and P of recent
                           popularity (R + P <= 1); 0 is the paper's model alone
-  --seed N                seed for clustering, training, bootstrap and the A/B (default 1)
+  --seed N                seed for the synthetic world, clustering, training, bootstrap and the A/B (default 1)
+  --world-drift X         synthetic only: the world's drift level (1 is the preset's; 0 a world that never drifts)
   --time-scale X          stretch cadences and windows by X (default: chosen from the dataset's traffic)
   --finetune-days F       fine-tune cadence before scaling (default 30, the paper's)
   --refresh-days R        RAG table refresh cadence before scaling (default 2, the paper's)

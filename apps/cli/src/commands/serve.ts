@@ -1,5 +1,7 @@
 import { parseArgs } from "node:util";
+import { resolve } from "node:path";
 import { FreshrecError } from "@freshrec/core";
+import { describeAssessment, inspectModelFile } from "@freshrec/scorer";
 import { defaultModelsDir, defaultStoreUri, registryLocation, storeLocation } from "../paths.js";
 import { readServiceFile } from "../service/config-file.js";
 import { serveUntilSignal, startService, type Role } from "../service/compose.js";
@@ -18,6 +20,9 @@ table and fine-tunes on the strategy's cadence, gates every candidate and hot-sw
                       replica (read-only: answers reads, follows the writer's promotions; writes get 421)
   --store URI         LanceDB store: a folder or s3://bucket/prefix (default $FRESHREC_STORE or data/store)
   --models DIR|URI    model registry: a folder or s3://bucket/prefix (default $FRESHREC_MODELS or models)
+  --model FILE        a text GGUF (Llama, Qwen, SmolLM2, ...) to build on: the first bootstrap registers it as the
+                      base (linked, named by its sha256) and fine-tunes LoRA adapters on it, instead of pretraining a
+                      cluster-token model; says what it will do with the file, or why it cannot use it
   --models-cache DIR  with an s3:// registry: this process's local copy of the artefacts it loads, checked by
                       sha256 (default $FRESHREC_MODELS_CACHE or models-cache)
   --config FILE       JSON config: server settings, scheduler, jobs, updateLoop (config/freshrec.example.json)
@@ -43,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
       models: { type: "string" },
       "writer-url": { type: "string" },
       "models-cache": { type: "string" },
+      model: { type: "string" },
       ...SERVICE_FLAGS,
     },
   });
@@ -55,6 +61,14 @@ export async function run(args: string[]): Promise<number> {
   const { strategy, overrides } = readServiceFlags(values);
   const file = readServiceFile(values.config);
   if (strategy) file.scheduler.strategy = strategy;
+  if (values.model !== undefined) {
+    if (role !== "writer") throw new FreshrecError("usage", "--model: the writer registers the base; a replica follows the registry");
+    // Says what freshrec will do with the file, or refuses it with the reason, before anything starts.
+    const assessment = await inspectModelFile(resolve(values.model));
+    if (assessment.kind !== "text") throw new FreshrecError("usage", `--model ${values.model}: a freshrec cluster-token model; serve it from a registry with --models`);
+    for (const line of describeAssessment(assessment)) console.error(line);
+    file.jobs.baseModel = assessment.path;
+  }
   const storeUri = storeLocation(values.store ?? defaultStoreUri());
   const { modelsDir, registryUri } = registryLocation(values.models ?? defaultModelsDir(), values["models-cache"]);
   const service = await startService({

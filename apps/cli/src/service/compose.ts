@@ -9,7 +9,7 @@ import pino from "pino";
 import { DAY_MS, type Event } from "@freshrec/core";
 import { openRegistryMirror, type ActiveSet } from "@freshrec/registry";
 import { acquireStoreWriterLock, isObjectStoreUri, objectStorageEnv, type Store, type WriterLock } from "@freshrec/retriever";
-import { loadClusterModel } from "@freshrec/scorer";
+import { loadScoringModel } from "@freshrec/scorer";
 import { exitOnSignals, loadServerConfig, startServer, type RunningServer, type ServerConfig, type ServerConfigInput } from "@freshrec/server";
 import { DecisionLogLineSchema, JobProcesses, loopStateFile, nativeTrainer, UpdateLoop, type Clock, type DecisionLogLine, type EventSource, type LoopStatus } from "@freshrec/trainer-bridge";
 import { terminalProgress } from "../progress.js";
@@ -115,7 +115,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       registry,
       scheduler: o.file.scheduler,
       clock,
-      jobContext: (asOf) => ({ store, registry, trainer: nativeTrainer(), loadModel: loadClusterModel, config: o.file.jobs, asOf, by: "scheduler" }),
+      jobContext: (asOf) => ({ store, registry, trainer: nativeTrainer(), loadModel: loadScoringModel, config: o.file.jobs, asOf, by: "scheduler" }),
       runner: jobs!.actionRunner(registry),
       ...(source ? { source, sourceSync: "every-step" as const } : {}),
       anchor: o.anchor ?? "data",

@@ -38,6 +38,8 @@ export interface TextScorerOptions {
   /** The closed set: every cluster with its keywords (setClusters replaces it later). */
   clusters: readonly Pick<Cluster, "id" | "keywords">[];
   adapterPath?: string;
+  /** Reported as TextScorer.adapterId; defaults to the adapter's file name. */
+  adapterId?: string;
   /** llama.cpp adapter scale. Default 1. */
   adapterScale?: number;
   /** Sequences per context; each scores one prompt at a time, concurrent ones decode in one batch. Default 4. */
@@ -166,7 +168,7 @@ class LoadedTextModel implements TextModel {
       exact,
       ...(lora ? { lora } : {}),
     });
-    const adapterId = opts.adapterPath === undefined ? null : (opts.adapterPath.split("/").pop() ?? opts.adapterPath).replace(/\.gguf$/, "");
+    const adapterId = opts.adapterPath === undefined ? null : (opts.adapterId ?? (opts.adapterPath.split("/").pop() ?? opts.adapterPath).replace(/\.gguf$/, ""));
     const scorer = new PooledTextScorer(this.modelId, adapterId, opts.scoring ?? "constrained", this.encoder, created, contextSize, opts.clusters);
     this.scorers.add(scorer);
     const dispose = scorer.dispose.bind(scorer);

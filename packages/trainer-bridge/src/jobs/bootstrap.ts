@@ -1,4 +1,6 @@
-import { basename } from "node:path";
+import { symlinkSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { inspectModelFile } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { AdapterRecord, BaseRecord, TableRecord } from "@freshrec/registry";
 import { JobError, currentLayout, loadForScoring, scoreOptions, type JobContext } from "./context.js";
@@ -64,12 +66,56 @@ export async function pretrainBase(ctx: JobContext): Promise<BaseRecord> {
 }
 
 /**
+ * Registers the text model a user brought (config.baseModel) as the base: the registry links the file (its folder holds
+ * a symbolic link; the user's file is never copied or changed) and names it by its sha256. The bare base is scored on
+ * the bootstrap window's holdout, the bar its first adapter must clear; the base itself is the user's choice, so it is
+ * promoted whatever it scores (the figures stay in its record).
+ */
+export async function registerUserBase(ctx: JobContext, path: string): Promise<BaseRecord> {
+  const source = resolve(path);
+  const assessment = await inspectModelFile(source);
+  if (assessment.kind !== "text") throw new JobError("bootstrap", `${source} is a freshrec cluster-token model, not a text model: serve it with --models, or pass a text GGUF`);
+  const { start, end } = await bootstrapWindow(ctx);
+  const layout = { ...(await currentLayout(ctx)), ragSlots: ctx.config.text.ragLines };
+  const set = await trainingSetFor(ctx, { start, end }, layout);
+  const { id, dir } = ctx.registry.stage("base");
+  const trainFile = basename(source);
+  symlinkSync(source, join(dir, trainFile));
+  const scored = await timed(async () => {
+    const model = await loadForScoring(ctx, source);
+    return scoreHoldout(model, undefined, set.holdout, layout, scoreOptions(ctx)).finally(() => model.dispose());
+  });
+  ctx.registry.publish({
+    id,
+    kind: "base",
+    main: trainFile,
+    gate: { passed: true, reasons: [], metrics: { recallAt1: scored.value.recallAt1, recallAt5: scored.value.recallAt5 } },
+    manifest: {
+      modelKind: "text",
+      sourcePath: source,
+      modelHash: await fileSha256(source),
+      trainFile,
+      architecture: assessment.architecture,
+      promptStyle: assessment.promptStyle,
+      training: assessment.training,
+      layout,
+      holdout: scored.value,
+      wallS: scored.wallS,
+      cpuS: scored.cpuS,
+      asOf: ctx.asOf,
+    },
+  });
+  ctx.registry.promote(id, ctx.by, `text model ${source} (${assessment.architecture}, ${assessment.promptStyle} prompts), registered as the base`);
+  return ctx.registry.getOf("base", id);
+}
+
+/**
  * First start: whatever is missing of base, adapter and table is built, in that order. Re-running after a
  * crash picks up where the last run stopped (published artefacts are complete; staged leftovers were swept).
  */
 export async function bootstrap(ctx: JobContext, opts: { rag?: boolean } = {}): Promise<BootstrapResult> {
   const active = ctx.registry.active();
-  const base = active.base ? ctx.registry.getOf("base", active.base) : await pretrainBase(ctx);
+  const base = active.base ? ctx.registry.getOf("base", active.base) : ctx.config.baseModel ? await registerUserBase(ctx, ctx.config.baseModel) : await pretrainBase(ctx);
   if (base.status !== "active") throw new JobError("bootstrap", `base ${base.id} failed its gate: ${base.gate.reasons.join("; ")}`);
   const adapter = active.adapter ? ctx.registry.getOf("adapter", active.adapter) : await finetune(ctx);
   const table = active.table ? ctx.registry.getOf("table", active.table) : await refreshTable(ctx, opts);

@@ -1,10 +1,10 @@
 import { z } from "zod";
-import { DAY_MS, DEFAULT_K, DEFAULT_RAG_SLOTS, FreshrecError, type LayoutParams } from "@freshrec/core";
+import { DAY_MS, DEFAULT_K, DEFAULT_RAG_LINES, DEFAULT_RAG_SLOTS, FreshrecError, type LayoutParams } from "@freshrec/core";
 import { GateConfigSchema } from "../gates/gates.js";
 import { TrainingSetConfigSchema } from "../training-set/build.js";
-import type { Registry } from "@freshrec/registry";
+import { isUserBase, type BaseRecord, type Registry } from "@freshrec/registry";
 import type { Store } from "@freshrec/retriever";
-import type { loadClusterModel } from "@freshrec/scorer";
+import { readGgufMetadata, TEXT_SCORINGS, type LoadScoringModelOptions, type ScoringModel } from "@freshrec/scorer";
 import type { Trainer } from "./ports.js";
 import type { ProgressFn } from "../native/trainer.js";
 
@@ -56,6 +56,13 @@ export const LoopConfigSchema = z.object({
   /** Prompts per scoreNext call. */
   scoreBatch: z.number().int().positive().default(256),
   warmStart: z.boolean().default(true),
+  /**
+   * A text GGUF to start from (Llama, Qwen, SmolLM2, ...): bootstrap registers it as the base (linked, named by its
+   * sha256) instead of pretraining a cluster-token model, and every fine-tune trains a LoRA adapter on it.
+   */
+  baseModel: z.string().min(1).optional(),
+  /** Text models: RAG lines shown in the prompt (the paper's instance-level RAG: top 1) and how answers become a distribution. */
+  text: z.strictObject({ ragLines: z.number().int().nonnegative().default(DEFAULT_RAG_LINES), scoring: z.enum(TEXT_SCORINGS).default("constrained") }).prefault({}),
   trainingSet: TrainingSetConfigSchema.partial().prefault({}),
   gate: GateConfigSchema.prefault({}),
   /** Passed to the trainer as is (see the native bridge's pretrain / trainLora options). */
@@ -71,8 +78,8 @@ export interface JobContext {
   store: Store;
   registry: Registry;
   trainer: Trainer;
-  /** Injected so tests and benches can share one llama.cpp model cache; normally the scorer's loadClusterModel. */
-  loadModel: typeof loadClusterModel;
+  /** Injected so tests and benches can share one llama.cpp model cache; normally the scorer's loadScoringModel (either kind). */
+  loadModel: (opts: LoadScoringModelOptions) => Promise<ScoringModel>;
   config: LoopConfig;
   /** "Now" of the job: wall clock in production, the simulated clock in replays and tests. */
   asOf: number;
@@ -92,6 +99,13 @@ export async function currentLayout(ctx: JobContext): Promise<LayoutParams> {
   return { k: ctx.config.k, ragSlots: ctx.config.ragSlots, nClusters: Math.max(...clusters.map((c) => c.id)) + 1 };
 }
 
-/** Loads a base model for bulk scoring: one thread per context, `config.threads` contexts (see scoreOptions). */
-export const loadForScoring = (ctx: JobContext, path: string) => ctx.loadModel({ path, threads: 1 });
+/** The layout a base is scored and trained with: a cluster-token model's from its file; a text model's from config and the store's clusters. */
+export async function baseLayout(ctx: JobContext, base: BaseRecord): Promise<LayoutParams> {
+  if (!isUserBase(base.manifest)) return (await readGgufMetadata(base.path!)).layout;
+  return { ...(await currentLayout(ctx)), ragSlots: ctx.config.text.ragLines };
+}
+
+/** Loads a base model for bulk scoring: one thread per context, `config.threads` contexts (see scoreOptions); a text model over the store's clusters. */
+export const loadForScoring = async (ctx: JobContext, path: string) =>
+  ctx.loadModel({ path, threads: 1, clusters: await ctx.store.clusters(), text: { k: ctx.config.k, ragLines: ctx.config.text.ragLines, scoring: ctx.config.text.scoring } });
 export const scoreOptions = (ctx: JobContext) => ({ batch: ctx.config.scoreBatch, contexts: ctx.config.threads, parallel: ctx.config.scoreParallel, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) });

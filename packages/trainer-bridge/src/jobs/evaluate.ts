@@ -2,7 +2,7 @@ import { historyKey, type LayoutParams } from "@freshrec/core";
 import type { HoldoutMetrics } from "@freshrec/registry";
 import { holdoutMetrics } from "../gates/gates.js";
 import type { TrainingExample } from "../training-set/build.js";
-import type { ClusterModel, Prompt, Scorer } from "@freshrec/scorer";
+import type { Prompt, Scorer, ScoringModel } from "@freshrec/scorer";
 import type { ProgressFn } from "../native/trainer.js";
 
 /** scoreNext over many prompts in batches, with progress. */
@@ -23,7 +23,7 @@ export async function scoreAll(
 
 /** Holdout metrics of base + adapter on the training set's holdout (RAG slots as of each example's time). */
 export async function scoreHoldout(
-  model: ClusterModel,
+  model: ScoringModel,
   adapter: { path: string; id: string } | undefined,
   holdout: TrainingExample[],
   layout: LayoutParams,
@@ -31,7 +31,7 @@ export async function scoreHoldout(
 ): Promise<HoldoutMetrics> {
   const scorer = await model.createScorer({ contexts: opts.contexts, parallel: opts.parallel, ...(adapter ? { adapterPath: adapter.path, adapterId: adapter.id } : {}) });
   try {
-    const ranked = await scoreAll(scorer, holdout.map((e) => ({ history: e.history, rag: e.rag })), opts.batch, "holdout", opts.onProgress);
+    const ranked = await scoreAll(scorer, holdout.map((e) => ({ history: e.history, rag: e.rag, ...(e.ragCounts ? { ragCounts: e.ragCounts } : {}) })), opts.batch, "holdout", opts.onProgress);
     return holdoutMetrics(
       holdout.map((e, i) => ({ next: e.next, ranked: ranked[i]!.map((x) => x.clusterId) })),
       layout.nClusters,

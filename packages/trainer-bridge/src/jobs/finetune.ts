@@ -1,11 +1,12 @@
 import { join } from "node:path";
 import { FreshrecError } from "@freshrec/core";
-import { readGgufMetadata } from "@freshrec/scorer";
+import { loadTextEncoder } from "@freshrec/scorer";
 import { validateAdapter } from "../external/validate.js";
 import { evaluateGate } from "../gates/gates.js";
-import type { AdapterRecord, BaseRecord, HoldoutMetrics } from "@freshrec/registry";
+import { isUserBase, type AdapterRecord, type BaseRecord, type HoldoutMetrics } from "@freshrec/registry";
 import type { TrainingSet } from "../training-set/build.js";
-import { JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
+import { textTokenExamples } from "../training-set/text-examples.js";
+import { baseLayout, JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
 import { fileSha256, timed } from "./measure.js";
 import { tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-data.js";
@@ -42,29 +43,23 @@ async function adapterMisfit(adapterPath: string, basePath: string): Promise<str
  */
 export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, opts: { warmStart?: boolean } = {}): Promise<AdapterRecord> {
   const { record: base, trainPath } = activeBase(ctx, "finetune");
+  if (isUserBase(base.manifest) && !ctx.trainer.trainTextAdapter)
+    throw new JobError("finetune", `base ${base.id} is a text model and trainer '${ctx.trainer.name}' trains cluster-token models only (use the native trainer)`);
   const layout = set.manifest.layout;
   const active = ctx.registry.active();
   const incumbent = active.adapter ? ctx.registry.getOf("adapter", active.adapter) : undefined;
   const warm = (opts.warmStart ?? ctx.config.warmStart) && incumbent?.manifest.baseId === base.id ? incumbent : undefined;
   const { id, dir } = ctx.registry.stage("adapter");
   const outPath = join(dir, ADAPTER_FILE);
-  const examplesJsonl = join(dir, "train.jsonl");
-  writeTrainingJsonl(examplesJsonl, set, layout);
-  const trained = await timed(() =>
-    ctx.trainer.trainAdapter({
-      ...tokenExamples(set, layout),
-      examplesJsonl,
-      layout,
-      basePath: trainPath,
-      outPath,
-      adapterId: id,
-      ...(warm?.path ? { warmStartPath: warm.path } : {}),
-      hyper: ctx.config.lora,
-      seed: ctx.config.seed,
-      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
-    }),
-  );
-  const common = {
+  const common = { basePath: trainPath, outPath, adapterId: id, ...(warm?.path ? { warmStartPath: warm.path } : {}), hyper: ctx.config.lora, seed: ctx.config.seed, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) };
+  const text = isUserBase(base.manifest);
+  const trained = await timed(async () => {
+    if (text) return ctx.trainer.trainTextAdapter!({ ...(await textExamples(ctx, set, trainPath)), ...common });
+    const examplesJsonl = join(dir, "train.jsonl");
+    writeTrainingJsonl(examplesJsonl, set, layout);
+    return ctx.trainer.trainAdapter({ ...tokenExamples(set, layout), examplesJsonl, layout, ...common });
+  });
+  const lineage = {
     baseId: base.id,
     baseHash: await fileSha256(trainPath),
     trainingSetId: set.manifest.id,
@@ -76,10 +71,11 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
     cpuS: trained.cpuS,
     asOf: ctx.asOf,
   };
-  const misfit = await adapterMisfit(outPath, base.path!);
+  // A text adapter is checked by llama.cpp as it loads on the base (below); the header check is the cluster-token contract's.
+  const misfit = text ? undefined : await adapterMisfit(outPath, base.path!);
   if (misfit) {
     // Kept as a rejected candidate so the reason stays visible; it can never be loaded on this base.
-    ctx.registry.publish({ id, kind: "adapter", main: ADAPTER_FILE, gate: { passed: false, reasons: [misfit], metrics: {} }, manifest: common });
+    ctx.registry.publish({ id, kind: "adapter", main: ADAPTER_FILE, gate: { passed: false, reasons: [misfit], metrics: {} }, manifest: lineage });
     return ctx.registry.getOf("adapter", id);
   }
   const model = await loadForScoring(ctx, base.path!);
@@ -100,16 +96,26 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
     kind: "adapter",
     main: ADAPTER_FILE,
     gate,
-    manifest: { ...common, holdout: candidate, incumbent: { id: incumbent?.id ?? null, holdout: incumbentMetrics } },
+    manifest: { ...lineage, holdout: candidate, incumbent: { id: incumbent?.id ?? null, holdout: incumbentMetrics } },
   });
   if (gate.passed && ctx.autoPromote !== false) ctx.registry.promote(id, ctx.by);
   return ctx.registry.getOf("adapter", id);
 }
 
+/** A training set rendered for a text base: its own tokenizer and prompt template, the store's cluster descriptions. */
+async function textExamples(ctx: JobContext, set: TrainingSet, basePath: string) {
+  const { encoder, dispose } = await loadTextEncoder({ path: basePath, params: { k: set.manifest.layout.k, ragLines: set.manifest.layout.ragSlots } });
+  try {
+    return textTokenExamples(set, encoder, await ctx.store.clusters());
+  } finally {
+    await dispose();
+  }
+}
+
 /** Fine-tune job: a LoRA adapter from the last `finetuneDays` before asOf. */
 export async function finetune(ctx: JobContext): Promise<AdapterRecord> {
   const { record: base } = activeBase(ctx, "finetune");
-  const { layout } = await readGgufMetadata(base.path!);
+  const layout = await baseLayout(ctx, base);
   const { start, end } = await finetuneWindow(ctx);
   const set = await trainingSetFor(ctx, { start, end }, layout);
   if (set.train.length === 0) throw new JobError("finetune", `no training examples in [${new Date(start).toISOString()}, ${new Date(end).toISOString()})`);

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pretrain, trainLora, type LoraOptions, type ModelSize, type TrainSettings } from "../native/trainer.js";
+import { trainTextLora } from "../native/text-trainer.js";
 import type { PretrainInput, Trainer } from "./ports.js";
 
 /**
@@ -23,6 +24,11 @@ export type NativeLoraHyper = TrainSettings & EpochBudget & Pick<LoraOptions, "r
  */
 export const LOOP_PRETRAIN_DEFAULTS: NativePretrainHyper = { epochs: 20, patience: 2, batch: 64, lr: 3e-3, exampleBudget: 200_000 };
 export const LOOP_LORA_DEFAULTS: NativeLoraHyper = { epochs: 10, patience: 2, batch: 64, lr: 5e-3, rank: 8, alpha: 16, exampleBudget: 100_000 };
+/**
+ * Text LoRA: a prompt is ~100 tokens against the cluster-token model's ~6, so the example budget is smaller (a
+ * 135M-layout step runs at tens of tokens a second on 2 cores, bench model --kind text), and batches are smaller.
+ */
+export const LOOP_TEXT_LORA_DEFAULTS: NativeLoraHyper = { epochs: 10, patience: 2, batch: 16, lr: 2e-3, rank: 8, alpha: 16, exampleBudget: 20_000 };
 
 /** Settings for the binary: defaults, then the caller's, with the epoch count cut to the example budget. */
 function settingsFor<T extends TrainSettings & EpochBudget>(defaults: T, hyper: Record<string, unknown>, nExamples: number): Omit<T, "exampleBudget"> {
@@ -66,6 +72,19 @@ export function nativeTrainer(): Trainer {
         ...settingsFor(LOOP_LORA_DEFAULTS, i.hyper, i.examples.length),
         examples: i.examples,
         ...valOf(i.valExamples),
+        base: i.basePath,
+        out: i.outPath,
+        adapterId: i.adapterId,
+        ...(i.warmStartPath ? { initAdapter: i.warmStartPath } : {}),
+        ...(i.onProgress ? { onProgress: i.onProgress } : {}),
+      });
+    },
+    async trainTextAdapter(i) {
+      await trainTextLora({
+        seed: i.seed,
+        ...settingsFor(LOOP_TEXT_LORA_DEFAULTS, i.hyper, i.examples.length),
+        examples: i.examples,
+        ...(i.valExamples.length > 0 ? { valExamples: i.valExamples } : {}),
         base: i.basePath,
         out: i.outPath,
         adapterId: i.adapterId,

@@ -1,6 +1,7 @@
 /** The trainer backend the jobs drive: the native ggml trainer, or an external command (see external/README.md). */
 import type { LayoutParams } from "@freshrec/core";
 import type { ProgressFn } from "../native/trainer.js";
+import type { TextTokenExample } from "../training-set/text-examples.js";
 
 /** One training example as the trainer sees it: prompt token ids and the target token id. */
 export interface TokenExample {
@@ -40,9 +41,25 @@ export interface AdapterInput {
   onProgress?: ProgressFn;
 }
 
+/** A text model's LoRA input: prompts and answers as token ids of the base's own tokenizer (loss on the answer). */
+export interface TextAdapterInput {
+  examples: TextTokenExample[];
+  valExamples: TextTokenExample[];
+  /** The user's base file, unchanged. */
+  basePath: string;
+  outPath: string;
+  adapterId: string;
+  warmStartPath?: string;
+  hyper: Record<string, unknown>;
+  seed: number;
+  onProgress?: ProgressFn;
+}
+
 export interface Trainer {
   readonly name: string;
   /** Returns the F32 file (for training) and the file serving loads (may be the same). */
   pretrainBase(input: PretrainInput): Promise<{ trainPath: string; servePath: string }>;
   trainAdapter(input: AdapterInput): Promise<void>;
+  /** LoRA on a text base; absent where the backend trains cluster-token models only. */
+  trainTextAdapter?(input: TextAdapterInput): Promise<void>;
 }

@@ -6,8 +6,8 @@ import { scoreAll } from "./evaluate.js";
 
 /** The prompt of a history: its RAG slots are the first retrieved successors (none retrieved: the `<none>` slots). */
 export function ragPrompt(history: ClusterId[], evidence: SuccessorResult | undefined, layout: LayoutParams): Prompt {
-  const rag = evidence?.items.slice(0, layout.ragSlots).map((i) => i.clusterId) ?? [];
-  return { history, rag: rag.length > 0 ? rag : null };
+  const items = evidence?.items.slice(0, layout.ragSlots) ?? [];
+  return items.length > 0 ? { history, rag: items.map((i) => i.clusterId), ragCounts: items.map((i) => i.count) } : { history, rag: null };
 }
 
 /**

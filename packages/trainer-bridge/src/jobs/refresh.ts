@@ -1,8 +1,8 @@
 import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
-import { blendWithRag, MODEL_ALONE, popularityOf, readGgufMetadata, type BlendFit, type BlendWeights, type Scorer } from "@freshrec/scorer";
+import { blendWithRag, MODEL_ALONE, popularityOf, type BlendFit, type BlendWeights, type Scorer } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { TableMeta, TableRecord } from "@freshrec/registry";
-import { days, JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
+import { baseLayout, days, JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreAll, tableHoldout } from "./evaluate.js";
 import { activeBase } from "./finetune.js";
 import { timed } from "./measure.js";
@@ -77,7 +77,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean; adapt
   const adapter = opts.adapter ? ctx.registry.getOf("adapter", opts.adapter) : active.adapter ? ctx.registry.getOf("adapter", active.adapter) : undefined;
   const base = opts.adapter ? ctx.registry.getOf("base", adapter!.manifest.baseId) : activeBase(ctx, "refresh").record;
   if (!base.path) throw new JobError("refresh", `base ${base.id} has no model file`);
-  const { layout } = await readGgufMetadata(base.path!);
+  const layout = await baseLayout(ctx, base);
   const { holdoutDays, minHoldoutTransitions } = trainingSetConfig(ctx);
   const holdoutStart = await tableHoldoutStart(ctx, holdoutDays, minHoldoutTransitions);
   const supportStart = ctx.asOf - days(ctx.config.tableSupportDays);
