@@ -7,7 +7,7 @@ import { DAY_MS } from "@freshrec/core";
 import { isUserBase, openRegistry } from "@freshrec/registry";
 import { fileSha256 } from "@freshrec/scorer";
 import { bundledVocab, initTextModel, loopPresetFor } from "@freshrec/trainer-bridge";
-import { INGEST_KEY, READ_KEY, startFreshrec, type ServeProcess } from "./server-process.js";
+import { ADMIN_KEY, INGEST_KEY, READ_KEY, startFreshrec, type ServeProcess } from "./server-process.js";
 import { writeOwnData, writeServiceConfig } from "./own-data.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -43,7 +43,7 @@ describe("freshrec serve --model <text.gguf>", () => {
     expect(stderr).toMatch(/not a GGUF|GGUF/);
   });
 
-  it("bootstraps a LoRA adapter on the user's base, serves table and live answers with the base's hash in lineage, and swaps the next table", async () => {
+  it("bootstraps a LoRA adapter on the user's base, serves both modes with the base's hash in lineage, ranks a cluster added at run time, and swaps the next table", async () => {
     const data = writeOwnData(dir, DAY_MS);
     const base = join(dir, "team-model.gguf");
     await initTextModel({ vocab: bundledVocab("starcoder"), out: base, layout: { nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 128, nCtx: 256 }, seed: 1 });
@@ -77,10 +77,24 @@ describe("freshrec serve --model <text.gguf>", () => {
     expect(live.json.lineage).toMatchObject({ mode: "live", baseId: baseRecord.id, adapterId: adapter.id });
     for (const answer of [table.json, live.json]) for (const i of answer.interests) expect(answer.history).not.toContain(i.clusterId);
 
+    // A cluster born now: the text model ranks it from its keywords at once, no retraining; its items take events.
+    const clusters = (await s.call("GET", "/v1/clusters", { key: READ_KEY })).json.clusters as Array<{ id: number }>;
+    const born = clusters.length;
+    const added = await s.call("POST", "/v1/admin/clusters", { key: ADMIN_KEY, body: { clusters: [{ id: born, keywords: ["sourdough", "baking"] }], items: [{ itemId: "born-i0", clusterId: born }] } });
+    expect(added.status).toBe(200);
+    expect(added.json).toEqual({ added: [born], clusters: born + 1, items: 1 });
+    expect((await s.call("POST", "/v1/admin/clusters", { key: ADMIN_KEY, body: { clusters: [{ id: born, keywords: ["again"] }] } })).status).toBe(409);
+    const ranked = await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [3, 11], k: born, mode: "live" } });
+    expect(ranked.status).toBe(200);
+    expect(ranked.json.interests.find((i: { clusterId: number }) => i.clusterId === born)).toMatchObject({ keywords: ["sourdough", "baking"] });
+    const withBorn = await s.call("POST", "/v1/next-interests", { key: READ_KEY, body: { history: [3, born], k: 3, mode: "live" } });
+    expect(withBorn.status).toBe(200);
+
     // Fresh events, then the 20 s refresh cadence builds a new table with RAG lines and it is hot-swapped in.
     const now = Date.now();
     const fresh = [3, 7, 3, 11].map((c, i) => ({ eventId: `text-${i}`, userId: "text-user", itemId: `c${c}-i0`, ts: now - 60_000 + i * 1000, signal: 5 }));
-    expect((await s.call("POST", "/v1/events", { key: INGEST_KEY, body: { events: fresh } })).json).toMatchObject({ accepted: 4 });
+    fresh.push({ eventId: "text-born", userId: "text-user", itemId: "born-i0", ts: now - 30_000, signal: 5 });
+    expect((await s.call("POST", "/v1/events", { key: INGEST_KEY, body: { events: fresh } })).json).toMatchObject({ accepted: 5 });
     const until = Date.now() + 3 * 60_000;
     let swapped = model;
     while (Date.now() < until && swapped.lineage.tableId === active.table) {
@@ -91,6 +105,6 @@ describe("freshrec serve --model <text.gguf>", () => {
     expect(registry.getOf("table", swapped.lineage.tableId).manifest).toMatchObject({ rag: true, lineage: { baseId: baseRecord.id } });
     const after = await s.call("GET", "/v1/users/text-user/next-interests?k=3", { key: READ_KEY });
     expect(after.status).toBe(200);
-    expect(after.json.history).toEqual([3, 11]);
+    expect(after.json.history).toEqual([11, born]);
   }, BOOTSTRAP_MS + 5 * 60_000);
 });

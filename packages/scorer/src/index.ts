@@ -1,5 +1,5 @@
 export { loadClusterModel, type ClusterModel, type ScorerOptions } from "./cluster-model.js";
-export { loadScoringModel, type ScoringModel, type AnyScorer, type LoadScoringModelOptions } from "./scoring-model.js";
+export { loadScoringModel, type ScoringModel, type LoadScoringModelOptions } from "./scoring-model.js";
 export type { Scorer, Prompt } from "./scorer.js";
 export type { ClusterScore } from "./distribution.js";
 export { clusterDistribution } from "./distribution.js";

@@ -3,18 +3,18 @@ import { loadClusterModel, type ClusterModel, type ScorerOptions } from "./clust
 import { UnusableModelError } from "./errors.js";
 import type { Prompt, Scorer } from "./scorer.js";
 import { inspectModelFile } from "./text/inspect.js";
-import { loadTextModel, type TextModel, type TextScoring } from "./text/text-model.js";
-
-/** A scorer of either model kind; a text scorer's closed set of clusters can grow without retraining. */
-export interface AnyScorer extends Scorer {
-  /** Text models: replaces the clusters scored (a new cluster is ranked from its keywords alone). Absent on cluster-token scorers. */
-  setClusters?(clusters: readonly Pick<Cluster, "id" | "keywords">[]): void;
-}
+import { loadTextModel, type TextModel, type TextScorer, type TextScoring } from "./text/text-model.js";
 
 /** Either kind of model behind the interface jobs and the server score with. */
 export interface ScoringModel extends Omit<ClusterModel, "kind" | "createScorer"> {
   readonly kind: ModelKind;
-  createScorer(opts?: ScorerOptions): Promise<AnyScorer>;
+  createScorer(opts?: ScorerOptions): Promise<Scorer>;
+  /**
+   * Text models only: replaces the closed set for this model and every scorer it made (a new cluster is ranked from
+   * its keywords, no retraining); refuses descriptions that tokenise alike, changing nothing. Cluster-token models
+   * have one vocabulary token per cluster and no such method.
+   */
+  setClusters?(clusters: readonly Pick<Cluster, "id" | "keywords">[]): void;
 }
 
 export interface LoadScoringModelOptions {
@@ -42,13 +42,22 @@ export async function loadScoringModel(opts: LoadScoringModelOptions): Promise<S
 
 class TextScoringModel implements ScoringModel {
   readonly kind = "text" as const;
+  private readonly scorers = new Set<TextScorer>();
 
   constructor(
     private readonly model: TextModel,
-    private readonly clusters: readonly Pick<Cluster, "id" | "keywords">[],
+    private clusters: readonly Pick<Cluster, "id" | "keywords">[],
+    /** Grows with setClusters (nClusters: the highest id + 1). */
     readonly layout: { k: number; ragSlots: number; nClusters: number },
     private readonly scoring: TextScoring,
   ) {}
+
+  setClusters(clusters: readonly Pick<Cluster, "id" | "keywords">[]): void {
+    this.model.encoder.answers(clusters); // refuses ambiguous descriptions before anything changes
+    for (const s of this.scorers) s.setClusters(clusters);
+    this.clusters = clusters;
+    this.layout.nClusters = Math.max(...clusters.map((c) => c.id)) + 1;
+  }
 
   get modelId() {
     return this.model.modelId;
@@ -60,7 +69,7 @@ class TextScoringModel implements ScoringModel {
     return this.model.adapterLoads;
   }
 
-  async createScorer(opts: ScorerOptions = {}): Promise<AnyScorer> {
+  async createScorer(opts: ScorerOptions = {}): Promise<Scorer> {
     const scorer = await this.model.createScorer({
       clusters: this.clusters,
       scoring: this.scoring,
@@ -71,13 +80,16 @@ class TextScoringModel implements ScoringModel {
       ...(opts.contexts !== undefined ? { contexts: opts.contexts } : {}),
       ...(opts.exact !== undefined ? { exact: opts.exact } : {}),
     });
+    this.scorers.add(scorer);
     return {
       baseId: scorer.baseId,
       adapterId: scorer.adapterId,
       scoreNext: (prompts: Prompt[]) => scorer.scoreNext(prompts.map(toTextPrompt)),
       tokenLogProbs: () => Promise.reject(new UnusableModelError(this.model.path, "next-token log-probabilities over the vocabulary are for cluster-token models; a text model scores whole answers")),
-      setClusters: (clusters) => scorer.setClusters(clusters),
-      dispose: () => scorer.dispose(),
+      dispose: () => {
+        this.scorers.delete(scorer);
+        return scorer.dispose();
+      },
     };
   }
 

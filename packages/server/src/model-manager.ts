@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { FreshrecError, historyKey, type ClusterId } from "@freshrec/core";
+import { FreshrecError, historyKey, type Cluster, type ClusterId } from "@freshrec/core";
 import type { BlendWeights } from "@freshrec/scorer";
 import { SwapSlot, type Lease } from "./swap-slot.js";
 import { isUserBase, parseTableMeta, type ActiveSet, type ArtefactRecord, type RecordOfKind } from "@freshrec/registry";
@@ -41,7 +41,8 @@ export class ServingTable {
   constructor(
     readonly id: string,
     readonly rows: ReadonlyMap<string, TableRow>,
-    readonly keywords: ReadonlyMap<ClusterId, string[]>,
+    /** Grows when clusters are added at run time (text models): live answers may rank them before the next table does. */
+    readonly keywords: Map<ClusterId, string[]>,
     readonly baseId: string | null,
     readonly adapterId: string | null,
     readonly snapshotId: string | null,
@@ -283,6 +284,22 @@ export class ModelManager {
     return new ServingScorer(scorer, lease, baseId, adapter?.id ?? null);
   }
 
+  /**
+   * Clusters added at run time: a text model scores them from their keywords from now on (no retraining), and the
+   * served tables describe them. Throws, changing nothing, where the served model cannot take them (cluster-token).
+   */
+  addClusters(all: readonly Cluster[], added: readonly Cluster[], alsoDescribe: ReadonlyArray<ServingTable | null | undefined> = []): void {
+    const model = this.models.value;
+    if (!model) throw new FreshrecError("not-ready", "no model is loaded yet");
+    if (!model.setClusters)
+      throw new FreshrecError(
+        "conflict",
+        `the served model ${this.modelBaseId} is a cluster-token model: its vocabulary has one token per cluster (${model.layout.nClusters}), so a new cluster needs a new base pretrained with it (add the cluster with 'freshrec import items', then bootstrap a fresh registry) or a text model ('freshrec serve --model FILE.gguf'), which ranks a new cluster from its keywords without retraining`,
+      );
+    model.setClusters(all);
+    for (const table of [this.tables.value, ...alsoDescribe]) for (const c of added) table?.keywords.set(c.id, c.keywords);
+  }
+
   /** Waits for `work` at most swapTimeoutMs; a result that arrives later is handed to `discard`. */
   private bounded<T>(what: string, work: Promise<T>, discard: (late: T) => unknown): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -307,6 +324,9 @@ export class ModelManager {
 
   private async swapTable(id: string, records: Map<string, ArtefactRecord>): Promise<string> {
     const table = await this.buildTable(id, records);
+    // Clusters added since the model loaded (here or, on a replica, by the writer) reach a text model with the table.
+    const model = this.models.value;
+    if (model?.setClusters && table.keywords.size !== model.layout.nClusters) model.setClusters([...table.keywords].map(([id, keywords]) => ({ id, keywords })));
     void this.tables.swap(table);
     return `${id} (${table.rows.size} keys)`;
   }

@@ -23,6 +23,8 @@ export interface StorePort {
     opts: { asOf: number; windowMs: number; n: number; method?: "frequency" | "trend" },
   ): Promise<{ items: SuccessorItem[]; source: string; key: string; support: number }>;
   clusters(): Promise<Cluster[]>;
+  putClusters(clusters: Cluster[]): Promise<void>;
+  putItems(items: Array<{ itemId: string; clusterId?: number }>): Promise<{ assigned: number }>;
   /** Positive engagements in [start, end): what online quality joins served answers with. */
   positiveEvents(opts: { start: number; end: number }): Promise<Array<{ userId: string; clusterId: ClusterId; ts: number }>>;
   /** The served-answers log (written by the writer only). */
@@ -48,6 +50,8 @@ export interface ModelPort extends Disposable {
   /** Distinct adapter files llama.cpp caches for this model (never freed until the model is disposed). */
   readonly adapterLoads: number;
   createScorer(opts: { adapterPath?: string; adapterId?: string; parallel?: number }): Promise<ScorerPort>;
+  /** Text models: the closed set grows at run time (see scorer's ScoringModel.setClusters); absent on cluster-token models. */
+  setClusters?(clusters: readonly Cluster[]): void;
 }
 
 /** Loads a base of either kind (scorer's loadScoringModel): a text model needs the clusters it scores over and its prompt's k and RAG lines. */

@@ -56,6 +56,11 @@ export interface RouteSpec {
   handler(input: { params: any; query: any; body: any; principal: Principal }, ctx: ServiceContext): Promise<RouteAnswer>;
 }
 
+const AddClustersBodySchema = z.strictObject({
+  clusters: z.array(z.strictObject({ id: z.number().int().nonnegative(), keywords: z.array(z.string().min(1).max(200)).min(1).max(32) })).min(1).max(1_000),
+  items: z.array(z.strictObject({ itemId: z.string().min(1).max(200), clusterId: z.number().int().nonnegative() })).max(100_000).default([]),
+});
+const AddClustersAnswerSchema = z.object({ added: z.array(z.number().int()), clusters: z.number().int().describe("clusters now stored"), items: z.number().int() });
 const ReadyAnswerSchema = z.object({ ready: z.boolean(), reason: z.string().optional() });
 const ExperimentAnswerSchema = z.object({ experiment: ExperimentRunningSchema.nullable(), ended: ExperimentRunningSchema.optional() });
 const HISTORY_LIMIT = 200;
@@ -119,6 +124,36 @@ export function routeSpecs(maxBatch: number, future: FutureBound): RouteSpec[] {
       async handler(_input, ctx) {
         const clusters = await ctx.store.clusters();
         return { body: { clusters: clusters.map((c) => ({ id: c.id, keywords: c.keywords })) } };
+      },
+    },
+    {
+      method: "post",
+      path: "/v1/admin/clusters",
+      summary:
+        "Add interest clusters (and items in them) to a running system. A text model ranks a new cluster from its keywords at once, without retraining; a cluster-token model cannot (409 says what it needs) and nothing is stored.",
+      scope: "admin",
+      body: AddClustersBodySchema,
+      response: AddClustersAnswerSchema,
+      async handler({ body }, ctx) {
+        writerOnly(ctx, "add clusters");
+        const { clusters: added, items } = body as z.infer<typeof AddClustersBodySchema>;
+        const existing = await ctx.store.clusters();
+        const taken = new Set(existing.map((c) => c.id));
+        const clash = added.filter((c) => taken.has(c.id)).map((c) => c.id);
+        if (clash.length > 0) throw conflict(`cluster ids ${clash.join(", ")} exist already: new clusters need new ids (the next free one is ${Math.max(-1, ...taken) + 1})`);
+        const unknown = items.filter((i) => !added.some((c) => c.id === i.clusterId) && !taken.has(i.clusterId));
+        if (unknown.length > 0) throw notFound(`items name unknown clusters: ${unknown.slice(0, 5).map((i) => `${i.itemId} -> ${i.clusterId}`).join(", ")}`);
+        const all = [...existing, ...added].sort((a, b) => a.id - b.id);
+        // The model first: it refuses (cluster-token, or descriptions a text model cannot tell apart) before anything is stored.
+        try {
+          ctx.manager.addClusters(all, added, [ctx.experiments.current?.candidateTable]);
+        } catch (err) {
+          if (err instanceof FreshrecError && (err.code === "conflict" || err.code === "ambiguous-descriptions")) throw conflict(err.message);
+          throw err;
+        }
+        await ctx.store.putClusters(added);
+        if (items.length > 0) await ctx.store.putItems(items);
+        return { body: { added: added.map((c) => c.id), clusters: all.length, items: items.length } };
       },
     },
     {

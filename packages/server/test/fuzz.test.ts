@@ -207,6 +207,8 @@ describe("fuzzing every route of a ready server", () => {
       // The fixture registers one table: a candidate that is the active table is refused, a fuzzed id is unknown.
       { route: "post /v1/admin/experiment", method: "POST", path: "/v1/admin/experiment", body: { candidateTable: active.table, share: 0.5 } },
       { route: "post /v1/admin/experiment/stop", method: "POST", path: "/v1/admin/experiment/stop", body: {} },
+      // A cluster-token model refuses new clusters (409) and stores nothing, so the fuzz leaves the world as it was.
+      { route: "post /v1/admin/clusters", method: "POST", path: "/v1/admin/clusters", body: { clusters: [{ id: 99, keywords: ["new"] }], items: [{ itemId: "x", clusterId: 99 }] } },
       { route: "dashboard", method: "GET", path: "/dashboard/index.html" },
       { route: "get /healthz", method: "GET", path: "/healthz" },
       { route: "get /readyz", method: "GET", path: "/readyz" },

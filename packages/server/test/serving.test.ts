@@ -195,6 +195,14 @@ describe("serving a real model", () => {
     expect((await fetch(`${url}/v1/admin/experiment/stop`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(200);
   }, 180_000);
 
+  it("refuses to add a cluster to a cluster-token model, saying what it needs, and stores nothing", async () => {
+    const before = await store.clusters();
+    const res = await fetch(`${url}/v1/admin/clusters`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ clusters: [{ id: before.length, keywords: ["new", "topic"] }] }) });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as any).error.message).toMatch(/cluster-token model: its vocabulary has one token per cluster .*new base pretrained with it.*text model/);
+    expect(await store.clusters()).toEqual(before);
+  }, 60_000);
+
   it("refuses to promote a table that cannot be loaded: 409, the pointer stays, the previous table keeps serving", async () => {
     const served = registry.active().table;
     const { id } = registry.stage("table");
