@@ -1,8 +1,28 @@
 /** A team's own data as `freshrec serve` meets it: generic-format files and a config file, written by the test. */
-import { writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
+import type { ServeProcess } from "./server-process.js";
 import { createSyntheticWorld, DAY_MS, type Event } from "@freshrec/core";
 import { loopPresetFor } from "@freshrec/trainer-bridge";
+
+const ROOT = join(import.meta.dirname, "..");
+const MAIN = join(ROOT, "apps/cli/src/main.ts");
+/** Runs the freshrec CLI to completion (stdout returned; a failure throws with its stderr). */
+export const cli = (...args: string[]) => execFileSync(process.execPath, ["--import", "tsx", MAIN, ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+/** A scratch folder with a store and registry path for one describe block; the server it runs and the folder go after it. */
+export function serveScratch(prefix: string): { dir: string; store: string; models: string; serving(s: ServeProcess): ServeProcess } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let server: ServeProcess | undefined;
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 90_000);
+  return { dir, store: join(dir, "store"), models: join(dir, "models"), serving: (s) => (server = s) };
+}
 
 export interface OwnData {
   itemsCsv: string;

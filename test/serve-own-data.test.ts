@@ -1,17 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
 import { DAY_MS } from "@freshrec/core";
 import { lancedb, TABLE } from "@freshrec/retriever";
 import { ADMIN_KEY, INGEST_KEY, READ_KEY, startFreshrec, type ServeProcess } from "./server-process.js";
-import { writeOwnData, writeServiceConfig } from "./own-data.js";
+import { cli, serveScratch, writeOwnData, writeServiceConfig } from "./own-data.js";
 
-const ROOT = join(import.meta.dirname, "..");
-const MAIN = join(ROOT, "apps/cli/src/main.ts");
 const BOOTSTRAP_MS = 5 * 60_000;
-const cli = (...args: string[]) => execFileSync(process.execPath, ["--import", "tsx", MAIN, ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 /**
  * `freshrec serve` on a team's own data, cold: a catalogue imported, no event stored, events arriving over HTTP.
@@ -19,20 +12,14 @@ const cli = (...args: string[]) => execFileSync(process.execPath, ["--import", "
  * table on a cadence of seconds (set by the config file), hot-swapping it.
  */
 describe("freshrec serve on your own data (wall clock, cold start over HTTP)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "freshrec-own-data-"));
-  const store = join(dir, "store");
-  const models = join(dir, "models");
-  let s: ServeProcess | undefined;
-  afterAll(async () => {
-    await s?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }, 90_000);
+  const { dir, store, models, serving } = serveScratch("freshrec-own-data-");
+  let s: ServeProcess;
 
   it("waits for data, bootstraps on it without a restart, serves with lineage, refreshes on the wall clock, and stores only what it was sent", async () => {
     const data = writeOwnData(dir, DAY_MS);
     const config = writeServiceConfig(dir, { refreshSeconds: 15, minTransitions: 300 });
     cli("import", "items", data.itemsCsv, "--store", store);
-    s = await startFreshrec(["serve", "--store", store, "--models", models, "--config", config]);
+    s = serving(await startFreshrec(["serve", "--store", store, "--models", models, "--config", config]));
     await s.waitFor("/healthz", 200, 60_000);
 
     // Too little data: not ready, and both /readyz and /v1/model say how much there is and how much is needed.
@@ -92,7 +79,6 @@ describe("freshrec serve on your own data (wall clock, cold start over HTTP)", (
     expect([202, 409]).toContain(job.status);
 
     expect(await s.stop()).toBe(0);
-    s = undefined;
     // The store holds exactly what was posted: nothing invented, nothing lost, nothing twice.
     const db = await lancedb.connect(store);
     const rows = await (await db.openTable(TABLE.events)).query().select(["eventId"]).toArray();

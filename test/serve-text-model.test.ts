@@ -1,19 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
 import { DAY_MS } from "@freshrec/core";
 import { isUserBase, openRegistry } from "@freshrec/registry";
 import { fileSha256 } from "@freshrec/scorer";
 import { bundledVocab, initTextModel, loopPresetFor } from "@freshrec/trainer-bridge";
 import { ADMIN_KEY, INGEST_KEY, READ_KEY, startFreshrec, type ServeProcess } from "./server-process.js";
-import { writeOwnData, writeServiceConfig } from "./own-data.js";
+import { cli, serveScratch, writeOwnData, writeServiceConfig } from "./own-data.js";
 
-const ROOT = join(import.meta.dirname, "..");
-const MAIN = join(ROOT, "apps/cli/src/main.ts");
 const BOOTSTRAP_MS = 8 * 60_000;
-const cli = (...args: string[]) => execFileSync(process.execPath, ["--import", "tsx", MAIN, ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 /**
  * `freshrec serve --model` on a text GGUF a team brings (here: a small llama-architecture model with StarCoder's
@@ -22,14 +16,8 @@ const cli = (...args: string[]) => execFileSync(process.execPath, ["--import", "
  * serves both modes with lineage naming the file's hash, and hot-swaps the next table.
  */
 describe("freshrec serve --model <text.gguf>", () => {
-  const dir = mkdtempSync(join(tmpdir(), "freshrec-text-serve-"));
-  const store = join(dir, "store");
-  const models = join(dir, "models");
-  let s: ServeProcess | undefined;
-  afterAll(async () => {
-    await s?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }, 90_000);
+  const { dir, store, models, serving } = serveScratch("freshrec-text-serve-");
+  let s: ServeProcess;
 
   it("refuses a file it cannot use, naming the reason, before starting anything", () => {
     const data = writeOwnData(dir, DAY_MS);
@@ -51,7 +39,7 @@ describe("freshrec serve --model <text.gguf>", () => {
     const jobs = { ...loopPresetFor("tiny"), lora: { epochs: 1, batch: 16, lr: 1e-2, rank: 8, threads: 2, exampleBudget: 1e9 } };
     const config = writeServiceConfig(dir, { refreshSeconds: 20, minTransitions: 300, extra: { jobs } });
     cli("import", "events", data.eventsCsv, "--items", data.itemsCsv, "--store", store);
-    s = await startFreshrec(["serve", "--store", store, "--models", models, "--config", config, "--model", base]);
+    s = serving(await startFreshrec(["serve", "--store", store, "--models", models, "--config", config, "--model", base]));
     await s.waitFor("/readyz", 200, BOOTSTRAP_MS);
 
     const registry = openRegistry(models);

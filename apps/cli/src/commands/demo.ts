@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { createSyntheticWorld, DAY_MS, FreshrecError, SYNTHETIC_SIZES, type SyntheticSize } from "@freshrec/core";
 import { loopPresetFor } from "@freshrec/trainer-bridge";
 import { REPO_ROOT } from "../paths.js";
+import { demoTextModel, textBaseModel } from "../service/base-model.js";
 import { readServiceFile } from "../service/config-file.js";
 import { serveUntilSignal, startService } from "../service/compose.js";
 import { readServiceFlags, SERVICE_FLAGS } from "../service/flags.js";
@@ -24,6 +25,10 @@ starts resume where the clock stopped and are ready in seconds. The demo only ev
   --day-seconds S     wall seconds per simulated day (default 30)
   --no-simulate       keep the clock still: no world streaming, no scheduled jobs (bootstrap still runs if needed)
   --warm-days D       days of the world ingested before the first bootstrap (default: half the world)
+  --model-kind K      cluster-token (default: freshrec's own model, pretrained by the bootstrap) or text: a text
+                      GGUF as the base, LoRA-fine-tuned on the world (--model FILE, else the demo writes a small
+                      llama-architecture model with a production tokenizer and random weights: nothing is downloaded)
+  --model FILE        the text GGUF for --model-kind text (Llama, Qwen, SmolLM2, ...)
   --strategy S        hybrid (default), adaptive, rag, finetune, static, rag-frozen
   --config FILE       the same config file as 'freshrec serve' (its jobs section replaces the world's preset)
   --port N            default 8787 (0 = any free port)
@@ -45,6 +50,8 @@ export async function run(args: string[]): Promise<number> {
       "day-seconds": { type: "string", default: "30" },
       "no-simulate": { type: "boolean", default: false },
       "warm-days": { type: "string" },
+      "model-kind": { type: "string", default: "cluster-token" },
+      model: { type: "string" },
       ...SERVICE_FLAGS,
     },
   });
@@ -69,6 +76,13 @@ export async function run(args: string[]): Promise<number> {
   const clock = new SimulatedClock(saved?.now ?? world.startMs + Math.round((warmDays ?? world.config.days / 2) * DAY_MS));
   const file = readServiceFile(values.config, { jobs: loopPresetFor(size) });
   if (strategy) file.scheduler.strategy = strategy;
+  const kind = values.model !== undefined ? "text" : values["model-kind"];
+  if (kind !== "cluster-token" && kind !== "text") throw new FreshrecError("usage", `--model-kind: expected cluster-token or text, got ${JSON.stringify(kind)}`);
+  if (kind === "text") {
+    file.jobs.baseModel = values.model !== undefined ? await textBaseModel(values.model) : await demoTextModel(modelsDir);
+    // Prompts are ~20x the cluster-token model's: three LoRA epochs at a higher rate keep a fine-tune of the tiny world near 3 minutes.
+    if (!values.config) file.jobs.lora = { epochs: 3, batch: 16, lr: 1e-2, rank: 8, threads: 2 };
+  }
   // The demo is small and on its own data: bootstrap at once, read drift daily in simulated time.
   file.updateLoop = { ...file.updateLoop, minTransitions: 0, driftEverySeconds: Math.min(file.updateLoop.driftEverySeconds, 86_400), tickSeconds: TICK_MS / 1000 };
   const speed = values["no-simulate"] ? 0 : DAY_MS / (daySeconds * 1000);

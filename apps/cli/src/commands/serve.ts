@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
 import { FreshrecError } from "@freshrec/core";
-import { describeAssessment, inspectModelFile } from "@freshrec/scorer";
 import { defaultModelsDir, defaultStoreUri, registryLocation, storeLocation } from "../paths.js";
+import { textBaseModel } from "../service/base-model.js";
 import { readServiceFile } from "../service/config-file.js";
 import { serveUntilSignal, startService, type Role } from "../service/compose.js";
 import { readServiceFlags, SERVICE_FLAGS } from "../service/flags.js";
@@ -63,11 +62,7 @@ export async function run(args: string[]): Promise<number> {
   if (strategy) file.scheduler.strategy = strategy;
   if (values.model !== undefined) {
     if (role !== "writer") throw new FreshrecError("usage", "--model: the writer registers the base; a replica follows the registry");
-    // Says what freshrec will do with the file, or refuses it with the reason, before anything starts.
-    const assessment = await inspectModelFile(resolve(values.model));
-    if (assessment.kind !== "text") throw new FreshrecError("usage", `--model ${values.model}: a freshrec cluster-token model; serve it from a registry with --models`);
-    for (const line of describeAssessment(assessment)) console.error(line);
-    file.jobs.baseModel = assessment.path;
+    file.jobs.baseModel = await textBaseModel(values.model);
   }
   const storeUri = storeLocation(values.store ?? defaultStoreUri());
   const { modelsDir, registryUri } = registryLocation(values.models ?? defaultModelsDir(), values["models-cache"]);

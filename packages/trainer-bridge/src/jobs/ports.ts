@@ -23,14 +23,12 @@ export interface PretrainInput {
   onProgress?: ProgressFn;
 }
 
-export interface AdapterInput {
-  examples: TokenExample[];
+/** What every LoRA fine-tune gets, whatever its examples are. */
+interface LoraInput<E> {
+  examples: E[];
   /** Early-stopping examples (the training set's val split). */
-  valExamples: TokenExample[];
-  /** JSONL of the training set (see external/README.md), for backends that read files. */
-  examplesJsonl: string;
-  layout: LayoutParams;
-  /** The base model as trained (F32), which LoRA factors are trained against. */
+  valExamples: E[];
+  /** The base to train against: the F32 training file of a cluster-token base, the user's unchanged file of a text base. */
   basePath: string;
   outPath: string;
   /** Registry id of the adapter, to be written into it as freshrec.model_id. */
@@ -41,19 +39,14 @@ export interface AdapterInput {
   onProgress?: ProgressFn;
 }
 
-/** A text model's LoRA input: prompts and answers as token ids of the base's own tokenizer (loss on the answer). */
-export interface TextAdapterInput {
-  examples: TextTokenExample[];
-  valExamples: TextTokenExample[];
-  /** The user's base file, unchanged. */
-  basePath: string;
-  outPath: string;
-  adapterId: string;
-  warmStartPath?: string;
-  hyper: Record<string, unknown>;
-  seed: number;
-  onProgress?: ProgressFn;
+export interface AdapterInput extends LoraInput<TokenExample> {
+  /** JSONL of the training set (see external/README.md), for backends that read files. */
+  examplesJsonl: string;
+  layout: LayoutParams;
 }
+
+/** A text model's LoRA input: prompts and answers as token ids of the base's own tokenizer (loss on the answer). */
+export type TextAdapterInput = LoraInput<TextTokenExample>;
 
 export interface Trainer {
   readonly name: string;
