@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DAY_MS, type Event } from "@freshrec/core";
 import { objectStorageEnv, openObjectStore, type ObjectStorage } from "@freshrec/retriever";
-import { ADMIN_KEY, E2E_KEYS, INGEST_KEY, READ_KEY, startFreshrec, steadyLoad, type ServeProcess } from "./server-process.js";
+import { ADMIN_KEY, E2E_KEYS, INGEST_KEY, READ_KEY, promotionsUnderLoad, servesWritersTable, startFreshrec, type ServeProcess, within } from "./server-process.js";
 import { writeOwnData, writeServiceConfig } from "./own-data.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -36,16 +36,6 @@ function cli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ status: numbe
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.once("exit", (status) => resolve({ status, stderr })));
-}
-
-/** Waits until `check` holds, polling every 50 ms; returns the milliseconds it took (Infinity: it never did). */
-async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < ms) {
-    if (await check().catch(() => false)) return Date.now() - started;
-    await sleep(50);
-  }
-  return Infinity;
 }
 
 /**
@@ -105,22 +95,10 @@ describe("one writer and replicas on object storage, sharing only the bucket", (
     for (const r of replicas) await r.waitFor("/readyz", 200, 60_000);
 
     const user = data.events[data.events.length - 1]!.userId;
-    const load = steadyLoad(replicas, `/v1/users/${user}/next-interests?k=5`);
-    const lags: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const target = tables[i % tables.length]!;
-      const promoted = await writer.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id: target } });
-      expect(promoted.status).toBe(200);
-      for (const r of replicas) {
-        const lag = await within(5_000, async () => (await r.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId === target);
-        lags.push(lag);
-        if (lag === Infinity) {
-          const pointer = await Promise.race([openObjectStore(models, s3.storage).get("active.json").then((g) => g?.body.toString()), sleep(3000).then(() => "no answer from the bucket in 3 s")]);
-          throw new Error(`a replica did not serve ${target} within 5 s; the bucket's pointer: ${pointer}\n${r.output().slice(-3000)}`);
-        }
-      }
-    }
-    const { answered, failures } = await load.stop();
+    const { lags, answered, failures } = await promotionsUnderLoad(writer, replicas, tables, user, async (r, target) => {
+      const pointer = await Promise.race([openObjectStore(models, s3!.storage).get("active.json").then((g) => g?.body.toString()), sleep(3000).then(() => "no answer from the bucket in 3 s")]);
+      throw new Error(`a replica did not serve ${target} within 5 s; the bucket's pointer: ${pointer}\n${r.output().slice(-3000)}`);
+    });
     expect(failures).toEqual([]);
     expect(answered).toBeGreaterThan(100);
     expect(Math.max(...lags)).toBeLessThan(2000);
@@ -128,9 +106,8 @@ describe("one writer and replicas on object storage, sharing only the bucket", (
     // A replica on a new host (an empty cache) comes up on what is active, from the bucket alone.
     const late = await serve("replica", "host-late");
     procs.push(late);
-    await late.waitFor("/readyz", 200, 60_000);
-    const active = (await writer.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId;
-    expect((await late.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId).toBe(active);
+    const { writers: active, late: lateTable } = await servesWritersTable(late, writer);
+    expect(lateTable).toBe(active);
 
     // Kill -9 the writer while a refresh job runs and events are being posted.
     const fresh = (n: number): Event[] =>

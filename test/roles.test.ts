@@ -4,23 +4,12 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { DAY_MS } from "@freshrec/core";
-import { ADMIN_KEY, E2E_KEYS, INGEST_KEY, READ_KEY, startFreshrec, steadyLoad, type ServeProcess } from "./server-process.js";
+import { ADMIN_KEY, E2E_KEYS, INGEST_KEY, READ_KEY, promotionsUnderLoad, servesWritersTable, startFreshrec, type ServeProcess, within } from "./server-process.js";
 import { writeOwnData, writeServiceConfig } from "./own-data.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const MAIN = join(ROOT, "apps/cli/src/main.ts");
 const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", MAIN, ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, FRESHREC_API_KEYS: E2E_KEYS } });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `check` holds, polling every 50 ms; returns the milliseconds it took. */
-async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < ms) {
-    if (await check()) return Date.now() - started;
-    await sleep(50);
-  }
-  return Infinity;
-}
 
 /**
  * Roles: one writer (lock, ingest, loop, jobs, promotions) and read-only replicas on the same store and
@@ -80,15 +69,7 @@ describe("one writer and read-only replicas", () => {
 
     // Load on both replicas while the writer promotes ten times.
     const user = data.events[data.events.length - 1]!.userId;
-    const load = steadyLoad(replicas, `/v1/users/${user}/next-interests?k=5`);
-    const lags: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const target = tables[i % tables.length]!;
-      const promoted = await writer.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id: target } });
-      expect(promoted.status).toBe(200);
-      for (const r of replicas) lags.push(await within(5_000, async () => (await r.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId === target));
-    }
-    const { answered, failures } = await load.stop();
+    const { lags, answered, failures } = await promotionsUnderLoad(writer, replicas, tables, user);
     expect(failures).toEqual([]);
     expect(answered).toBeGreaterThan(100);
     expect(Math.max(...lags)).toBeLessThan(2000);
@@ -96,9 +77,8 @@ describe("one writer and read-only replicas", () => {
     // A replica started now comes up on what is active, from the store and registry alone.
     const late = await startFreshrec(["serve", "--role", "replica", "--store", store, "--models", models, "--config", config]);
     procs.push(late);
-    await late.waitFor("/readyz", 200, 60_000);
-    const active = (await writer.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId;
-    expect((await late.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId).toBe(active);
+    const { writers: active, late: lateTable } = await servesWritersTable(late, writer);
+    expect(lateTable).toBe(active);
     expect((await late.call("GET", "/v1/model", { key: READ_KEY })).json).toMatchObject({ role: "replica", loop: null });
   }, 10 * 60_000);
 });

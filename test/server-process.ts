@@ -120,3 +120,49 @@ export function steadyLoad(servers: readonly ServeProcess[], path: string): { st
     },
   };
 }
+
+/** Waits until `check` holds, polling every 50 ms; returns the milliseconds it took (Infinity: it never did). */
+export async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    if (await check().catch(() => false)) return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Infinity;
+}
+
+/**
+ * Promotes `tables` in turn, ten times, on the writer while the replicas answer `user` under steady load; after each
+ * promotion waits (up to 5 s) until every replica serves it. Returns the lags (ms) and what the load got. A replica
+ * that misses a promotion is handed to `missed`, which should throw with whatever explains it.
+ */
+export async function promotionsUnderLoad(
+  writer: ServeProcess,
+  replicas: readonly ServeProcess[],
+  tables: readonly string[],
+  user: string,
+  missed: (replica: ServeProcess, table: string) => Promise<never> = async (r, table) => {
+    throw new Error(`a replica did not serve ${table} within 5 s\n${r.output().slice(-3000)}`);
+  },
+): Promise<{ lags: number[]; answered: number; failures: string[] }> {
+  const load = steadyLoad(replicas, `/v1/users/${user}/next-interests?k=5`);
+  const lags: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const target = tables[i % tables.length]!;
+    const promoted = await writer.call("POST", "/v1/admin/promote", { key: ADMIN_KEY, body: { id: target } });
+    if (promoted.status !== 200) throw new Error(`promoting ${target} answered ${promoted.status}: ${promoted.text.slice(0, 300)}`);
+    for (const r of replicas) {
+      const lag = await within(5_000, async () => (await r.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId === target);
+      if (lag === Infinity) await missed(r, target);
+      lags.push(lag);
+    }
+  }
+  return { lags, ...(await load.stop()) };
+}
+
+/** A replica started late comes up on what the writer serves now. */
+export async function servesWritersTable(late: ServeProcess, writer: ServeProcess): Promise<{ writers: string; late: string }> {
+  await late.waitFor("/readyz", 200, 60_000);
+  const writers = (await writer.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId as string;
+  return { writers, late: (await late.call("GET", "/v1/model", { key: READ_KEY })).json.lineage.tableId as string };
+}

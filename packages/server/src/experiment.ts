@@ -103,8 +103,7 @@ export class ExperimentControl {
     const adapterId = settings.candidateAdapter ?? table?.adapterId ?? null;
     const baseId = settings.candidateAdapter !== null ? await this.load.adapterBase(settings.candidateAdapter) : (table?.baseId ?? null);
     const active = this.load.active();
-    const own = (settings.candidateAdapter !== null || table !== null) && !(active && active.baseId === baseId && active.adapterId === adapterId);
-    if (!own) return new Experiment(settings, table, null);
+    if (active && active.baseId === baseId && active.adapterId === adapterId) return new Experiment(settings, table, null);
     const slot = new SwapSlot<ServingScorer>((err) => this.log.error({ err }, "disposing the experiment's candidate scorer failed"));
     await slot.swap(await this.load.scorer(baseId, adapterId));
     return new Experiment(settings, table, slot);

@@ -8,7 +8,7 @@ import type { TrainingSet } from "../training-set/build.js";
 import { textTokenExamples } from "../training-set/text-examples.js";
 import { baseLayout, JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
-import { fileSha256, timed } from "./measure.js";
+import { timed } from "./measure.js";
 import { tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-data.js";
 import { finetuneWindow } from "./windows.js";
 
@@ -61,7 +61,8 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
   });
   const lineage = {
     baseId: base.id,
-    baseHash: await fileSha256(trainPath),
+    // The base's record holds the training file's sha256 (taken when it was pretrained or registered).
+    baseHash: base.manifest.modelHash,
     trainingSetId: set.manifest.id,
     trainingSet: set.manifest,
     trainer: ctx.trainer.name,

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { bundledVocab } from "./build.js";
 import { TrainerError } from "./errors.js";
 import { writeTextExamples, type TextExample } from "./files.js";
-import { flag, forwardRows, loraArgs, metricsSchema, parse, runTrainer, trainRun, withWorkDir, type EpochMetrics, type LoraTarget, type TrainInput } from "./trainer.js";
+import { flag, forwardRows, loraArgs, metricsSchema, parse, runTrainer, trainRun, withWorkDir, type EpochMetrics, type LoraSettings, type TrainInput } from "./trainer.js";
 
 /**
  * Bridge to the native trainer's text-model subcommands (llama-architecture GGUFs with a real tokenizer).
@@ -141,18 +141,8 @@ export async function trainTextModel(o: TrainTextModelOptions): Promise<TrainTex
   });
 }
 
-export interface TrainTextLoraOptions extends TrainInput<TextExample> {
-  /** The user's unchanged base GGUF (llama architecture; F32, F16, BF16 or Q8_0). */
-  base: string;
-  out: string;
-  adapterId: string;
-  rank?: number;
-  alpha?: number;
-  /** Default q,k,v,o,gate,up,down; `output` only for untied models. */
-  targets?: readonly LoraTarget[];
-  /** Existing adapter to continue from (its rank, alpha and targets are kept). */
-  initAdapter?: string;
-}
+/** `base`: the user's unchanged GGUF (llama architecture; F32, F16, BF16 or Q8_0). */
+export interface TrainTextLoraOptions extends TrainInput<TextExample>, LoraSettings {}
 const loraTextDone = z.object({
   event: z.literal("done"),
   outputs: z.object({ adapter: z.string(), rank: z.number().int(), alpha: z.number(), n_targets: z.number().int() }),

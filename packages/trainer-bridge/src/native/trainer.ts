@@ -61,17 +61,20 @@ export interface PretrainOptions extends TrainInput {
 }
 
 export type LoraTarget = "q" | "k" | "v" | "o" | "gate" | "up" | "down" | "output";
-export interface LoraOptions extends TrainInput {
-  /** F32 base model GGUF. */
+/** What both LoRA subcommands take besides their examples (`loraArgs` renders it). */
+export interface LoraSettings {
+  /** The base GGUF: a cluster-token model's F32 training file, or a text model's unchanged file. */
   base: string;
   out: string;
   adapterId: string;
   rank?: number;
   alpha?: number;
+  /** Default q,k,v,o,gate,up,down; `output` only for untied models. */
   targets?: readonly LoraTarget[];
   /** Existing adapter to continue from (its rank, alpha and targets are kept). */
   initAdapter?: string;
 }
+export interface LoraOptions extends TrainInput, LoraSettings {}
 
 export const metricsSchema = z.object({
   train_loss: z.number(),
@@ -206,7 +209,7 @@ export interface LoraResult {
 }
 
 /** The arguments every LoRA subcommand takes (cluster-token `lora` and `lora-text`). */
-export function loraArgs(command: string, o: Pick<LoraOptions, "base" | "out" | "adapterId" | "rank" | "alpha" | "targets" | "initAdapter">): string[] {
+export function loraArgs(command: string, o: LoraSettings): string[] {
   return [
     command, "--base", o.base, "--out", o.out, "--adapter-id", o.adapterId, ...flag("rank", o.rank), ...flag("alpha", o.alpha),
     ...flag("targets", o.targets?.join(",")), ...flag("init-adapter", o.initAdapter),
