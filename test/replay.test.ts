@@ -3,8 +3,9 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DAY_MS } from "@freshrec/core";
+import { DAY_MS, type Transition } from "@freshrec/core";
 import { loadDataset, planReplay, reproducibleView, ResultsSchema, runReplay, type ReplayOptions, type Results, type UpdateEntry } from "@freshrec/replay";
+import { writeSmallTextModel } from "@freshrec/trainer-bridge";
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -33,6 +34,14 @@ const options = (reportsDir: string, runId: string): ReplayOptions => ({
   runId,
 });
 
+/** Test transitions into a cluster first seen in the data at or after `from`, counted independently of the replay's code. */
+function coldStartCounter(transitions: readonly Transition[], testStart: number, testEnd: number): (from: number) => number {
+  const born = new Map<number, number>();
+  for (const t of transitions) for (const c of [...t.history, t.next]) born.set(c, Math.min(born.get(c) ?? Infinity, t.ts));
+  const test = transitions.filter((t) => t.ts >= testStart && t.ts < testEnd);
+  return (from) => test.filter((t) => born.get(t.next)! >= from).length;
+}
+
 /** Calendar oracle: how many fine-tunes and refreshes a strategy owes over these test timestamps. */
 function owed(timestamps: number[], start: number, finetuneMs: number | undefined, refreshMs: number | undefined) {
   let lastF = start;
@@ -56,6 +65,7 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
   let r: Results;
   let reportDir = "";
   let testTimestamps: number[] = [];
+  let coldAt: (from: number) => number = () => 0;
 
   beforeAll(async () => {
     const base = await tempDir();
@@ -66,6 +76,7 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
     const dataset = await loadDataset(o.dataset as { kind: "synthetic"; size: string }, o.seed);
     const plan = planReplay(dataset, o);
     testTimestamps = [...new Set(dataset.transitions.filter((t) => t.ts >= plan.testStart && t.ts < plan.testEnd).map((t) => t.ts))];
+    coldAt = coldStartCounter(dataset.transitions, plan.testStart, plan.testEnd);
   }, 300_000);
 
   it("puts every strategy beside the world's oracle, and every model strategy against every baseline, paired on the same transitions", () => {
@@ -116,6 +127,22 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
       expect(s.ci["hit@1"][1], name).toBeGreaterThanOrEqual(s["hit@1"]);
     }
     expect(r.config.tableMisses).toEqual({ static: 0, finetune: 0, rag: 0, hybrid: 0, adaptive: 0, "rag-frozen": 0 });
+  });
+
+  it("scores cold start: transitions into clusters born after the served model's fine-tune, every baseline on the same ones", () => {
+    const cold = r.analyses.coldStart!;
+    const models = Object.entries(r.strategies).filter(([, s]) => s.kind === "model").map(([n]) => n);
+    // The counts-only twins answer without a model: no fine-tune to be born after.
+    expect(Object.keys(cold.strategies).sort()).toEqual(models.filter((n) => !n.endsWith("-counts-only")).sort());
+    // static serves the bootstrap's model, fine-tuned at the test period's start, for the whole period.
+    expect(cold.strategies.static!.transitions).toBe(coldAt(r.config.testStart as number));
+    for (const [name, c] of Object.entries(cold.strategies)) {
+      expect(Object.keys(c.versus).sort(), name).toEqual(["hindsight-table", "markov", "oracle", "popularity", "recent-successors"]);
+      if (c.transitions === 0) continue;
+      expect(c.clusters, name).toBeGreaterThan(0);
+      expect(c["hit@1"], name).toBeLessThanOrEqual(c["hit@10"]);
+      expect(c.versus.popularity!.difference!["hit@10"].value, name).toBeCloseTo(c["hit@10"] - c.versus.popularity!["hit@10"], 12);
+    }
   });
 
   it("runs fine-tunes and refreshes on each strategy's cadence through the real jobs", () => {
@@ -204,6 +231,64 @@ describe("replay harness end to end (tiny synthetic world, real update loop, A/B
     const again = await runReplay(options(await tempDir(), "ci-again"));
     expect(reproducibleView(again.results)).toEqual(reproducibleView(r));
   }, 300_000);
+});
+
+describe("replay of both model kinds side by side (tiny world, a small text GGUF as the user's base)", () => {
+  let r: Results;
+  let coldAt: (from: number) => number = () => 0;
+  let nTest = 0;
+
+  beforeAll(async () => {
+    const base = await tempDir();
+    const textModel = await writeSmallTextModel(join(base, "team-text.gguf"));
+    // No fine-tune inside the short test period: each strategy serves its bootstrap adapter (or base) throughout.
+    const o: ReplayOptions = {
+      dataset: { kind: "synthetic", size: "tiny" },
+      strategies: ["finetune", "hybrid"],
+      modelKinds: ["cluster-token", "text"],
+      textModel,
+      seed: 4,
+      timeScale: 1,
+      finetuneEveryDays: 100,
+      refreshEveryDays: 4,
+      maxTestTransitions: 500,
+      model: { size: "tiny", pretrainEpochs: 2, loraEpochs: 1, threads: 2 },
+      reportsDir: base,
+      runId: "kinds",
+    };
+    r = (await runReplay(o)).results;
+    const dataset = await loadDataset(o.dataset as { kind: "synthetic"; size: string }, o.seed);
+    const plan = planReplay(dataset, o);
+    coldAt = coldStartCounter(dataset.transitions, plan.testStart, plan.testEnd);
+    nTest = dataset.transitions.filter((t) => t.ts >= plan.testStart && t.ts < plan.testEnd).length;
+  }, 600_000);
+
+  it("runs every strategy on both kinds over the same transitions, the text ones on the user's file", () => {
+    expect(Object.keys(r.strategies).filter((n) => r.strategies[n]!.kind === "model").sort()).toEqual([
+      "finetune",
+      "finetune-text",
+      "hybrid",
+      "hybrid-counts-only",
+      "hybrid-live",
+      "hybrid-text",
+      "hybrid-text-counts-only",
+      "hybrid-text-live",
+    ]);
+    for (const [name, s] of Object.entries(r.strategies)) expect(s.n, name).toBe(nTest);
+    const kinds = r.config.modelKinds as Record<string, { strategySuffix: string; loop: { baseModel?: string } }>;
+    expect(kinds.text).toMatchObject({ strategySuffix: "-text", loop: { baseModel: "team-text.gguf" } });
+    expect(kinds["cluster-token"]!.loop.baseModel).toBeUndefined();
+    expect(r.config.tableMisses).toEqual({ finetune: 0, hybrid: 0, "finetune-text": 0, "hybrid-text": 0 });
+  });
+
+  it("reports cold start per kind: clusters born after the served model's fine-tune", () => {
+    const cold = r.analyses.coldStart!.strategies;
+    const start = r.config.testStart as number;
+    expect(cold.finetune!.transitions).toBe(coldAt(start));
+    // A text base the user brought saw none of the data: if its first adapter was refused, every cluster is new to it.
+    expect([coldAt(start), nTest]).toContain(cold["finetune-text"]!.transitions);
+    expect(cold["hybrid-text-live"]!.transitions).toBe(cold["hybrid-text"]!.transitions);
+  });
 });
 
 const MOVIELENS = join(import.meta.dirname, "../../shared/datasets/movielens-latest-small");

@@ -84,6 +84,12 @@ export const UserBaseManifestSchema = z.object({
   layout: LayoutSchema,
   /** The bare base on the bootstrap window's holdout: the bar its first adapter must clear. */
   holdout: HoldoutMetricsSchema,
+  /**
+   * Only for a model freshrec wrote itself (the demo's and the replay's small text model, config text.trainBase):
+   * every weight was trained on this window first, so the file is a copy in the registry, not a link, and
+   * modelHash is the trained file's. A model a team brings is never trained this way.
+   */
+  trainedWeights: z.object({ fromHash: z.string().regex(/^[0-9a-f]{64}$/), window: WindowSchema, examples: z.number().int().positive() }).optional(),
   ...CostSchema,
 });
 

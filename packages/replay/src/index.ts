@@ -1,17 +1,14 @@
-export * from "./config.js";
-export * from "./errors.js";
-export * from "./predictor.js";
-export * from "./baselines.js";
-export * from "./counts.js";
-export * from "./scoreboard.js";
-export * from "./summary.js";
-export * from "./curves.js";
-export * from "./analyses.js";
-export * from "./findings.js";
-export * from "./results.js";
-export * from "./walk.js";
-export * from "./dataset.js";
-export * from "./replay.js";
+export {
+  parseLive,
+  parseStrategies,
+  REPLAY_MODEL_SIZES,
+  DEFAULT_REPLAY_MODEL,
+  type ReplayModelSize,
+} from "./config.js";
+export { ReplayError } from "./errors.js";
+export { reproducibleView, ResultsSchema, type UpdateEntry, type Results } from "./results.js";
+export { loadDataset, type DatasetSpec } from "./dataset.js";
+export { planReplay, runReplay, type ReplayOptions } from "./replay.js";
 export type { ModelLab } from "./model-lab.js";
 export { writeReport, svgToPng } from "./report/write.js";
 export { reportCharts, type Chart } from "./report/charts.js";

@@ -1,5 +1,5 @@
 import type { ClusterId, Transition } from "@freshrec/core";
-import { blendWithRag, loadClusterModel, type BlendWeights, type ClusterModel, type Scorer } from "@freshrec/scorer";
+import { blendWithRag, type BlendWeights, type Scorer, type ScoringModel } from "@freshrec/scorer";
 import { WindowedCounts } from "./counts.js";
 import type { Predictor, StrategyCost } from "./predictor.js";
 
@@ -14,6 +14,9 @@ export interface LiveModel {
 export interface FollowedStrategy {
   readonly name: string;
   liveModel(): LiveModel;
+  /** Loads a base of the strategy's kind (a text model over the store's clusters). */
+  loadModel(path: string): Promise<ScoringModel>;
+  trainedThrough(): number;
   cost(): StrategyCost;
 }
 
@@ -31,14 +34,13 @@ export class LiveScoring implements Predictor {
   readonly name: string;
   private readonly exact: WindowedCounts;
   private readonly lastCluster: WindowedCounts;
-  private model: ClusterModel | undefined;
+  private model: ScoringModel | undefined;
   private scorer: Scorer | undefined;
   private serving: LiveModel | undefined;
 
   constructor(
     private readonly followed: FollowedStrategy,
     windowMs: number,
-    private readonly threads: number,
   ) {
     this.name = `${followed.name}-live`;
     this.exact = new WindowedCounts(windowMs);
@@ -59,7 +61,7 @@ export class LiveScoring implements Predictor {
     await this.scorer?.dispose();
     if (prev?.basePath !== next.basePath) {
       await this.model?.dispose();
-      this.model = await loadClusterModel({ path: next.basePath, threads: this.threads });
+      this.model = await this.followed.loadModel(next.basePath);
     }
     this.scorer = await this.model!.createScorer({ contexts: 1, parallel: 1, ...(next.adapter ? { adapterPath: next.adapter.path, adapterId: next.adapter.id } : {}) });
   }
@@ -68,8 +70,9 @@ export class LiveScoring implements Predictor {
     const layout = this.model!.layout;
     const exact = this.exact.evidence(history, RETRIEVED_SUCCESSORS);
     const evidence = exact.support > 0 ? exact : this.lastCluster.evidence(history.slice(-1), RETRIEVED_SUCCESSORS);
-    const rag = evidence.items.slice(0, layout.ragSlots).map((i) => i.clusterId);
-    const [dist = []] = await this.scorer!.scoreNext([{ history: [...history], rag: rag.length > 0 ? rag : null }]);
+    const shown = evidence.items.slice(0, layout.ragSlots);
+    const prompt = shown.length > 0 ? { history: [...history], rag: shown.map((i) => i.clusterId), ragCounts: shown.map((i) => i.count) } : { history: [...history], rag: null };
+    const [dist = []] = await this.scorer!.scoreNext([prompt]);
     const blend = this.serving!.blend;
     return blendWithRag(dist, evidence, blend, blend.popularity > 0 ? this.popularity(layout.nClusters) : undefined)
       .slice(0, n)
@@ -80,6 +83,10 @@ export class LiveScoring implements Predictor {
   private popularity(nClusters: number): number[] {
     const total = this.exact.total();
     return Array.from({ length: nClusters }, (_, c) => (total > 0 ? this.exact.count(c) / total : 0));
+  }
+
+  trainedThrough(): number {
+    return this.followed.trainedThrough();
   }
 
   observe(t: Transition): void {

@@ -28,6 +28,8 @@ export interface Predictor {
   predict(history: readonly ClusterId[], n: number): Promise<ClusterId[]>;
   observe(t: Transition): void;
   cost(): StrategyCost;
+  /** Model strategies: where the training data of the model answering now ended (ms; -Infinity: it saw none), for the cold-start figures. */
+  trainedThrough?(): number;
   /** Model strategies: their updates so far (jobs run, promotions, lineage served). */
   updates?(): UpdateEntry[];
   close?(): Promise<void>;

@@ -1,17 +1,20 @@
 import { cpSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { DAY_MS, historyKey, type ClusterId } from "@freshrec/core";
-import { openRegistry, parseTableMeta, type ArtefactRecord, type Registry } from "@freshrec/registry";
+import { isUserBase, openRegistry, parseTableMeta, type ArtefactRecord, type Registry } from "@freshrec/registry";
 import { openStore, type Store } from "@freshrec/retriever";
-import { loadClusterModel } from "@freshrec/scorer";
+import type { ModelKind } from "@freshrec/core";
+import { loadScoringModel, type ScoringModel } from "@freshrec/scorer";
 import {
   bootstrap,
   inProcessRunner,
+  loadForScoring,
   LoopConfigSchema,
   nativeTrainer,
   refreshTable,
   SchedulerConfigSchema,
   UpdateLoop,
+  writeSmallTextModel,
   type ActionRunner,
   type EventSource,
   type JobContext,
@@ -55,12 +58,27 @@ class StoreFeeder implements EventSource {
 const examplesOf = (r: ArtefactRecord): number => (r.kind === "adapter" ? r.manifest.trainingSet.counts.train : 0);
 
 /**
+ * One model kind of a replay: its own bootstrap registry and loop settings. Its strategies' names carry its suffix
+ * ("" for cluster-token, the names replays always had; "-text" for text), so both kinds compare in one table.
+ */
+interface KindSetup {
+  kind: ModelKind;
+  suffix: string;
+  loop: LoopConfig;
+  shared: Registry;
+  bootstrapS: number;
+}
+
+export const KIND_SUFFIX: Record<ModelKind, string> = { "cluster-token": "", text: "-text" };
+
+/**
  * One update strategy on the service's own UpdateLoop: its own registry (copied from the shared bootstrap), the
  * loop driven by the replay's clock with the dataset as its event source and the jobs run in process, and
  * predictions by lookup in its active table.
  */
 class ModelStrategy implements Predictor {
   readonly kind = "model" as const;
+  readonly name: string;
   private readonly clock: { t: number; now(): number };
   private readonly loop: UpdateLoop;
   private table = new Map<string, ClusterId[]>();
@@ -70,14 +88,18 @@ class ModelStrategy implements Predictor {
   readonly registryDir: string;
   private readonly spent: StrategyCost = zeroCost();
   private live: LiveModel | undefined;
+  /** End of the training data of the model behind the served table (see trainedThrough). */
+  private trainedEnd = Number.NEGATIVE_INFINITY;
   misses = 0;
 
   constructor(
-    readonly name: ModelStrategyName,
+    readonly strategy: ModelStrategyName,
     private readonly lab: RealLab,
+    private readonly setup: KindSetup,
     private readonly registry: Registry,
     start: number,
   ) {
+    this.name = `${strategy}${setup.suffix}`;
     this.registryDir = registry.dir;
     const clock = { t: start, now: () => clock.t };
     this.clock = clock;
@@ -85,9 +107,9 @@ class ModelStrategy implements Predictor {
     this.loop = new UpdateLoop({
       store: lab.store,
       registry,
-      scheduler: lab.scheduler(name),
+      scheduler: lab.scheduler(strategy),
       clock,
-      jobContext: (asOf) => lab.context(registry, asOf, `replay:${name}`),
+      jobContext: (asOf) => lab.context(setup, registry, asOf, `replay:${this.name}`),
       runner: this.accounted,
       source: lab.feeder,
       sourceSync: "when-needed",
@@ -135,6 +157,7 @@ class ModelStrategy implements Predictor {
     if (!t) throw new ReplayError(`strategy ${this.name}: table ${tableId} is in the registry but not in the store`);
     this.table = new Map(t.rows.map((r) => [r.key, r.clusters]));
     const meta = parseTableMeta(tableId, t.meta);
+    this.trainedEnd = this.trainingEnd(meta.adapterId, meta.baseId);
     this.served = {
       table: id,
       base: meta.baseId,
@@ -145,6 +168,23 @@ class ModelStrategy implements Predictor {
       asOf: meta.createdAt,
       ...(meta.popularityShares ? { popularity: meta.popularityShares } : {}),
     };
+  }
+
+  /** Where the served model's training data ended: its adapter's window, else its base's (a text model a user brings saw none). */
+  private trainingEnd(adapterId: string, baseId: string): number {
+    if (adapterId) return this.registry.getOf("adapter", adapterId).manifest.trainingSet.window.end;
+    const base = this.registry.getOf("base", baseId).manifest;
+    if (!isUserBase(base)) return base.window.end;
+    return base.trainedWeights?.window.end ?? Number.NEGATIVE_INFINITY;
+  }
+
+  trainedThrough(): number {
+    return this.trainedEnd;
+  }
+
+  /** Loads a base of this strategy's kind for live scoring (a text model over the store's clusters). */
+  loadModel(path: string): Promise<ScoringModel> {
+    return loadForScoring(this.lab.context(this.setup, this.registry, this.clock.t, `replay:${this.name}`), path);
   }
 
   activeTable(): ReadonlyMap<string, ClusterId[]> {
@@ -200,10 +240,8 @@ class ModelStrategy implements Predictor {
 class RealLab implements ModelLab {
   readonly feeder: StoreFeeder;
   readonly driftCheckMs: number;
-  private readonly loop: LoopConfig;
-  private readonly shared: Registry;
+  private readonly kinds: KindSetup[];
   private readonly made = new Map<string, ModelStrategy>();
-  private bootstrapS = 0;
   private firstTables: { noRag?: Map<string, ClusterId[]>; rag?: Map<string, ClusterId[]> } = {};
 
   constructor(
@@ -212,13 +250,14 @@ class RealLab implements ModelLab {
     private readonly dataset: ReplayDataset,
     private readonly config: ReplayConfig,
     private readonly workDir: string,
+    private readonly text: { kinds: readonly ModelKind[]; model?: string },
     overrides: Record<string, unknown> = {},
     readonly onProgress: Progress = undefined,
   ) {
     this.feeder = new StoreFeeder(store, dataset.events);
     const sc = scaled(config);
     const first = dataset.transitions[0]!.ts;
-    this.loop = LoopConfigSchema.parse({
+    const loop = LoopConfigSchema.parse({
       k: dataset.k,
       bootstrapDays: (config.testStart - first) / DAY_MS + 1,
       finetuneDays: sc.finetuneWindowMs / DAY_MS,
@@ -232,11 +271,11 @@ class RealLab implements ModelLab {
       ...overrides,
     });
     this.driftCheckMs = sc.refreshEveryMs / 2;
-    this.shared = openRegistry(join(workDir, "models", "shared"));
+    this.kinds = text.kinds.map((kind) => ({ kind, suffix: KIND_SUFFIX[kind], loop, shared: openRegistry(join(workDir, "models", `shared${KIND_SUFFIX[kind]}`)), bootstrapS: 0 }));
   }
 
-  context(registry: Registry, asOf: number, by: string): JobContext {
-    return { store: this.store, registry, trainer: nativeTrainer(), loadModel: loadClusterModel, config: this.loop, asOf, by };
+  context(setup: KindSetup, registry: Registry, asOf: number, by: string): JobContext {
+    return { store: this.store, registry, trainer: nativeTrainer(), loadModel: loadScoringModel, config: setup.loop, asOf, by };
   }
 
   /** Scheduler settings of a strategy, with every cadence scaled to the dataset's traffic. */
@@ -255,30 +294,42 @@ class RealLab implements ModelLab {
     await this.store.putClusters(this.dataset.clusters);
     const t0 = this.config.testStart;
     await this.feeder.syncTo(t0);
-    const started = performance.now();
-    const ctx = { ...this.context(this.shared, t0, "replay:bootstrap"), ...(onProgress ? { onProgress } : {}) };
-    await bootstrap(ctx, { rag: false });
-    this.bootstrapS = (performance.now() - started) / 1000;
+    for (const setup of this.kinds) {
+      const started = performance.now();
+      const ctx = { ...this.context(setup, setup.shared, t0, `replay:bootstrap${setup.suffix}`), ...(onProgress ? { onProgress } : {}) };
+      if (setup.kind === "text") {
+        // A file the user brings is fine-tuned as it is; without one, freshrec's own small text model learns the
+        // domain's words on the pretraining window first, as the cluster-token base does (text.trainBase).
+        const own = this.text.model === undefined;
+        const baseModel = this.text.model ?? (await writeSmallTextModel(join(this.workDir, "text-base.gguf"), this.config.seed));
+        setup.loop = { ...setup.loop, baseModel, text: { ...setup.loop.text, trainBase: own } };
+        ctx.config = setup.loop;
+      }
+      await bootstrap(ctx, { rag: false });
+      setup.bootstrapS = (performance.now() - started) / 1000;
+    }
   }
 
   async strategies(names: ModelStrategyName[], onProgress?: Progress, live: ModelStrategyName[] = []): Promise<Predictor[]> {
     const t0 = this.config.testStart;
     const out: Predictor[] = [];
-    for (const name of names) {
-      const dir = join(this.workDir, "models", name);
-      cpSync(this.shared.dir, dir, { recursive: true });
-      const registry = openRegistry(dir);
-      const s = new ModelStrategy(name, this, registry, t0);
-      if (!["static", "finetune"].includes(name)) await refreshTable({ ...this.context(registry, t0, `replay:${name}`), ...(onProgress ? { onProgress } : {}) }, { rag: true });
-      await s.loadActiveTable();
-      if (name === "static") this.firstTables.noRag = new Map(s.activeTable());
-      if (name === "rag-frozen" || name === "rag") this.firstTables.rag ??= new Map(s.activeTable());
-      this.made.set(name, s);
-      out.push(s);
-      if (live.includes(name)) out.push(new LiveScoring(s, scaled(this.config).recentWindowMs, 1));
-      // The model's own contribution: the blended RAG strategies once more with the model's weight at 0.
-      if (BLENDED.includes(name)) out.push(new CountsOnly(s, this.store, scaled(this.config).recentWindowMs, this.dataset.clusters.length));
-    }
+    for (const setup of this.kinds)
+      for (const name of names) {
+        const dir = join(this.workDir, "models", `${name}${setup.suffix}`);
+        cpSync(setup.shared.dir, dir, { recursive: true });
+        const registry = openRegistry(dir);
+        const s = new ModelStrategy(name, this, setup, registry, t0);
+        if (!["static", "finetune"].includes(name))
+          await refreshTable({ ...this.context(setup, registry, t0, `replay:${s.name}`), ...(onProgress ? { onProgress } : {}) }, { rag: true });
+        await s.loadActiveTable();
+        if (setup.kind === "cluster-token" && name === "static") this.firstTables.noRag = new Map(s.activeTable());
+        if (setup.kind === "cluster-token" && (name === "rag-frozen" || name === "rag")) this.firstTables.rag ??= new Map(s.activeTable());
+        this.made.set(s.name, s);
+        out.push(s);
+        if (live.includes(name)) out.push(new LiveScoring(s, scaled(this.config).recentWindowMs));
+        // The model's own contribution: the blended RAG strategies once more with the model's weight at 0.
+        if (BLENDED.includes(name)) out.push(new CountsOnly(s, this.store, scaled(this.config).recentWindowMs, this.dataset.clusters.length));
+      }
     return out;
   }
 
@@ -308,11 +359,14 @@ class RealLab implements ModelLab {
   }
 
   describe(): Record<string, unknown> {
-    return { loop: this.loop, tableMisses: Object.fromEntries([...this.made].map(([n, s]) => [n, s.misses])) };
+    const kinds = Object.fromEntries(this.kinds.map((k) => [k.kind, { strategySuffix: k.suffix, loop: { ...k.loop, baseModel: k.loop.baseModel ? basename(k.loop.baseModel) : undefined } }]));
+    return { modelKinds: kinds, tableMisses: Object.fromEntries([...this.made].map(([n, s]) => [n, s.misses])) };
   }
 
   timings(): Record<string, number> {
-    return { bootstrap_s: this.bootstrapS };
+    return Object.fromEntries(
+      this.kinds.map((k) => [`bootstrap${k.suffix.replace("-", "_")}_s`, k.bootstrapS]),
+    );
   }
 
   async close(): Promise<void> {
@@ -325,11 +379,12 @@ export async function realLab(
   dataset: ReplayDataset,
   config: ReplayConfig,
   workDir: string,
-  opts: { onProgress?: Progress; loop?: Record<string, unknown> } = {},
+  opts: { onProgress?: Progress; loop?: Record<string, unknown>; modelKinds?: readonly ModelKind[]; textModel?: string } = {},
 ): Promise<ModelLab> {
   const storeUri = join(workDir, "store");
   const store = await openStore(storeUri, { k: dataset.k, positiveThreshold: dataset.threshold });
-  const lab = new RealLab(store, storeUri, dataset, config, workDir, opts.loop, opts.onProgress);
+  const text = { kinds: opts.modelKinds ?? ["cluster-token" as const], ...(opts.textModel ? { model: opts.textModel } : {}) };
+  const lab = new RealLab(store, storeUri, dataset, config, workDir, text, opts.loop, opts.onProgress);
   try {
     await lab.init();
   } catch (err) {

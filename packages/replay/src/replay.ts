@@ -1,9 +1,10 @@
 import { rm, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS, type Transition } from "@freshrec/core";
+import { DAY_MS, type ModelKind, type Transition } from "@freshrec/core";
 import type { ServerAb } from "./ab.js";
 import { baselines } from "./baselines.js";
 import { HindsightTablePredictor, OraclePredictor, pairedFigures } from "./ceilings.js";
+import { coldStartFigures, firstSeen } from "./cold-start.js";
 import {
   DEFAULT_REPLAY_MODEL,
   modelLoop,
@@ -49,6 +50,12 @@ export interface ReplayOptions {
   runId?: string;
   /** Model size and epoch budget (default DEFAULT_REPLAY_MODEL); becomes the update loop's pretrain / lora settings. */
   model?: Partial<ReplayModelOptions>;
+  /**
+   * Model kinds whose strategies run side by side (default cluster-token only): a text kind's strategies are named
+   * `<strategy>-text` and run on `textModel`, else on freshrec's own small text model trained on the pretraining window.
+   */
+  modelKinds?: ModelKind[];
+  textModel?: string;
   /** Further update-loop settings merged over the replay's and the model's (e.g. { gate: {...} }). */
   loop?: Record<string, unknown>;
   /** Builds the model strategies; default: the real update loop (realLab). */
@@ -101,9 +108,14 @@ function textTable(r: Results): string {
       `${n.padEnd(18)} ${s.kind.padEnd(8)} ${fmt(s["hit@1"])} ${fmt(s["hit@10"])} ${share(n)} ${s["ndcg@10"].toFixed(4).padStart(7)} ${s.train_cpu_s.toFixed(1).padStart(8)} ${s.refresh_s.toFixed(1).padStart(8)}`,
   );
   const ref = ceiling ? `of ${ceiling.reference}` : "";
+  const cold = Object.entries(r.analyses.coldStart?.strategies ?? {}).map(([n, c]) => {
+    const rs = c.versus["recent-successors"];
+    return `  ${n.padEnd(18)} ${String(c.transitions).padStart(6)} transitions into ${c.clusters} clusters: hit@10 ${fmt(c["hit@10"])}${rs ? `; recent-successors ${fmt(rs["hit@10"])}` : ""}`;
+  });
   return [
     `${"strategy".padEnd(18)} ${"kind".padEnd(8)} ${"hit@1%".padStart(6)} ${"hit@10%".padStart(6)} ${"@1 sh%".padStart(6)} ${"@10sh%".padStart(6)} ${"ndcg@10".padStart(7)} ${"trainCPU".padStart(8)} ${"refresh".padStart(8)}  (sh%: share ${ref})`,
     ...rows,
+    ...(cold.length > 0 ? ["cold start: test transitions into clusters first seen after the served model's training data", ...cold] : []),
   ].join("\n");
 }
 
@@ -140,7 +152,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
 
   const model = { ...DEFAULT_REPLAY_MODEL, ...o.model };
   const loop = { ...modelLoop(model), ...o.loop };
-  const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop }));
+  const kinds = { ...(o.modelKinds ? { modelKinds: o.modelKinds } : {}), ...(o.textModel ? { textModel: o.textModel } : {}) };
+  const makeLab = o.lab ?? ((d: ReplayDataset, c: ReplayConfig, w: string) => realLab(d, c, w, { onProgress: o.onProgress, loop, ...kinds }));
   const lab = o.strategies.length > 0 ? await makeLab(dataset, config, workDir) : undefined;
   const models: Predictor[] = lab ? await lab.strategies(o.strategies, o.onProgress, live) : [];
   const testSet = dataset.transitions.filter((t) => t.ts >= config.testStart && t.ts < config.testEnd);
@@ -185,6 +198,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayOutcome> {
     const analyses: Results["analyses"] = {
       drift: driftSeries(dataset.transitions, 30 * Math.min(config.timeScale, 12)),
       ...comparisons(predictors, boards, o.seed, dataset.world !== undefined),
+      ...(models.length > 0 ? { coldStart: coldStartFigures(predictors, boards, firstSeen(dataset.transitions), o.seed) } : {}),
     };
     const ragAgreement = lab ? await lab.ragAgreement() : undefined;
     if (ragAgreement) analyses.ragAgreement = ragAgreement;

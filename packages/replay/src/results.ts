@@ -84,6 +84,23 @@ export const ResultsSchema = z.object({
     ceiling: z.object({ reference: z.string(), note: z.string(), shares: z.record(z.string(), PairedFiguresSchema) }).optional(),
     /** model strategy -> baseline -> hit rate difference (model - baseline). */
     versusBaselines: z.record(z.string(), z.record(z.string(), PairedFiguresSchema)).optional(),
+    /** Per model strategy: hit rates on transitions into clusters born after its served model's training data (cold-start.ts). */
+    coldStart: z
+      .object({
+        note: z.string(),
+        strategies: z.record(
+          z.string(),
+          z.object({
+            transitions: z.number().int(),
+            clusters: z.number().int(),
+            "hit@1": z.number(),
+            "hit@10": z.number(),
+            /** Baselines and ceilings on the same transitions; difference = strategy - them, paired. */
+            versus: z.record(z.string(), z.object({ "hit@10": z.number(), difference: PairedFiguresSchema.optional() })),
+          }),
+        ),
+      })
+      .optional(),
     ragAgreement: z
       .object({
         keys: z.number().int(),

@@ -6,6 +6,8 @@ export interface Outcome {
   actual: ClusterId;
   rank: number;
   list: ClusterId[];
+  /** Model strategies: where the training data of the model that answered ended (ms; -Infinity when it saw none). */
+  trainedThrough?: number;
 }
 
 /** Collects one strategy's predictions during a replay; the figures are computed from it afterwards (summary.ts). */
@@ -14,7 +16,7 @@ export class Scoreboard {
 
   constructor(readonly strategy: string) {}
 
-  record(ts: number, list: readonly ClusterId[], actual: ClusterId): void {
-    this.outcomes.push({ ts, actual, rank: list.indexOf(actual) + 1, list: [...list] });
+  record(ts: number, list: readonly ClusterId[], actual: ClusterId, trainedThrough?: number): void {
+    this.outcomes.push({ ts, actual, rank: list.indexOf(actual) + 1, list: [...list], ...(trainedThrough === undefined ? {} : { trainedThrough }) });
   }
 }

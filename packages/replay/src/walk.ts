@@ -45,7 +45,7 @@ export async function walk(opts: WalkOptions): Promise<Map<string, Scoreboard>> 
       for (const p of opts.predictors) {
         await p.advanceTo(ts);
         const board = boards.get(p.name)!;
-        for (const t of group) board.record(ts, await p.predict(t.history, n), t.next);
+        for (const t of group) board.record(ts, await p.predict(t.history, n), t.next, p.trainedThrough?.());
       }
       await opts.onStep?.(group);
       done += group.length;

@@ -8,6 +8,6 @@ export { ModelManager, ServingScorer, ServingTable, type SwapOutcome } from "./m
 export { ServerMetrics } from "./metrics.js";
 export { openApiDocument } from "./openapi.js";
 export { HttpError } from "./errors.js";
-export * from "./api-schemas.js";
+export { NextInterestsAnswerSchema } from "./api-schemas.js";
 export type { StorePort, RegistryPort, ModelPort, ScorerPort, LoadModel, JobsPort, JobView, LoopPort } from "./ports.js";
 export { runLoad, type LoadOptions, type LoadResult } from "./bench/load.js";

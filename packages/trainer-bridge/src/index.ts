@@ -66,7 +66,7 @@ export {
   type Action,
   type Decision,
 } from "./scheduler/decide.js";
-export { LoopConfigSchema, JobError, type LoopConfig, type JobContext } from "./jobs/context.js";
+export { LoopConfigSchema, JobError, loadForScoring, type LoopConfig, type JobContext } from "./jobs/context.js";
 export { loopPresetFor } from "./jobs/presets.js";
 export type { Trainer, TokenExample, PretrainInput, AdapterInput } from "./jobs/ports.js";
 export { nativeTrainer, type NativePretrainHyper, type NativeLoraHyper } from "./jobs/native-trainer.js";
@@ -74,6 +74,7 @@ export { trainingSetFor, writeTrainingJsonl } from "./jobs/training-data.js";
 export { finetune, trainCandidateAdapter } from "./jobs/finetune.js";
 export { refreshTable } from "./jobs/refresh.js";
 export { bootstrap, pretrainBase, type BootstrapResult } from "./jobs/bootstrap.js";
+export { writeSmallTextModel } from "./jobs/text-base.js";
 export { bootstrapWindow, DataTooThinError, finetuneWindow, tableHoldoutStart, type TrainingWindow, type WindowContext } from "./jobs/windows.js";
 export { validateAdapter } from "./external/validate.js";
 export {

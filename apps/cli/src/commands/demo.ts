@@ -27,7 +27,8 @@ starts resume where the clock stopped and are ready in seconds. The demo only ev
   --warm-days D       days of the world ingested before the first bootstrap (default: half the world)
   --model-kind K      cluster-token (default: freshrec's own model, pretrained by the bootstrap) or text: a text
                       GGUF as the base, LoRA-fine-tuned on the world (--model FILE, else the demo writes a small
-                      llama-architecture model with a production tokenizer and random weights: nothing is downloaded)
+                      llama-architecture model with a production tokenizer and random weights, and its bootstrap
+                      trains them on the world first: nothing is downloaded)
   --model FILE        the text GGUF for --model-kind text (Llama, Qwen, SmolLM2, ...)
   --strategy S        hybrid (default), adaptive, rag, finetune, static, rag-frozen
   --config FILE       the same config file as 'freshrec serve' (its jobs section replaces the world's preset)
@@ -80,6 +81,8 @@ export async function run(args: string[]): Promise<number> {
   if (kind !== "cluster-token" && kind !== "text") throw new FreshrecError("usage", `--model-kind: expected cluster-token or text, got ${JSON.stringify(kind)}`);
   if (kind === "text") {
     file.jobs.baseModel = values.model !== undefined ? await textBaseModel(values.model) : await demoTextModel(modelsDir);
+    // The demo's own model has random weights: the bootstrap trains them on the world first (a team's model is used as it is).
+    if (values.model === undefined) file.jobs.text = { ...file.jobs.text, trainBase: true };
     // Prompts are ~20x the cluster-token model's: three LoRA epochs at a higher rate keep a fine-tune of the tiny world near 3 minutes.
     if (!values.config) file.jobs.lora = { epochs: 3, batch: 16, lr: 1e-2, rank: 8, threads: 2 };
   }

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { CLUSTER_COUNT_RULE, DEFAULT_POSITIVE_THRESHOLD, parseClusterCountOption, parseThresholdOption } from "@freshrec/core";
+import { CLUSTER_COUNT_RULE, DEFAULT_POSITIVE_THRESHOLD, parseClusterCountOption, parseThresholdOption, type ModelKind } from "@freshrec/core";
 import {
   runReplay,
   loadDataset,
@@ -13,7 +13,11 @@ import {
   type ReplayModelSize,
   type ReplayOptions,
 } from "@freshrec/replay";
+import { TEXT_SCORINGS } from "@freshrec/scorer";
 import { terminalProgress } from "../progress.js";
+import { textBaseModel } from "../service/base-model.js";
+
+const MODEL_KIND_CHOICES: Record<string, ModelKind[]> = { "cluster-token": ["cluster-token"], text: ["text"], both: ["cluster-token", "text"] };
 
 export const summary = "replay a dataset through every update strategy and baseline; write reports/<run-id>/ (optionally with the simulated A/B)";
 
@@ -36,7 +40,14 @@ const HELP = `usage: freshrec replay --dataset movielens DIR | synthetic SIZE | 
   --time-scale X          stretch cadences and windows by X (default: chosen from the dataset's traffic)
   --finetune-days F       fine-tune cadence before scaling (default 30, the paper's)
   --refresh-days R        RAG table refresh cadence before scaling (default 2, the paper's)
-  --model SIZE            model size: ${Object.keys(REPLAY_MODEL_SIZES).join(", ")} (default ${DEFAULT_REPLAY_MODEL.size})
+  --model-kind K          cluster-token (default), text, or both: both kinds' strategies side by side on the same
+                          data, the text ones named <strategy>-text, with hit@10 on clusters born after each
+                          model's last fine-tune (cold start)
+  --text-model FILE       the text GGUF for --model-kind text|both (default: freshrec's own small llama-architecture
+                          model with StarCoder's tokenizer, its weights trained on the pretraining window)
+  --text-scoring S        how a text model's answer log-probabilities become a distribution over clusters:
+                          ${TEXT_SCORINGS.join(", ")} (default constrained; packages/scorer/README.md, "Text models")
+  --model SIZE            cluster-token model size: ${Object.keys(REPLAY_MODEL_SIZES).join(", ")} (default ${DEFAULT_REPLAY_MODEL.size})
   --pretrain-epochs N     base model epochs (default ${DEFAULT_REPLAY_MODEL.pretrainEpochs})
   --lora-epochs N         epochs per fine-tune (default ${DEFAULT_REPLAY_MODEL.loraEpochs})
   --train-threads N       trainer threads (default ${DEFAULT_REPLAY_MODEL.threads})
@@ -73,6 +84,9 @@ export async function run(args: string[]): Promise<number> {
       "finetune-days": { type: "string" },
       "refresh-days": { type: "string" },
       model: { type: "string" },
+      "model-kind": { type: "string", default: "cluster-token" },
+      "text-model": { type: "string" },
+      "text-scoring": { type: "string" },
       "pretrain-epochs": { type: "string" },
       "lora-epochs": { type: "string" },
       "train-threads": { type: "string" },
@@ -117,6 +131,12 @@ export async function run(args: string[]): Promise<number> {
         ? { kind: "synthetic", size: arg, ...(worldDrift === undefined ? {} : { drift: worldDrift }) }
         : { kind: "events", file: resolve(arg), items: values.items ? resolve(values.items) : undefined, ...recorded };
   const seed = num("seed", values.seed) ?? 1;
+  const modelKinds = MODEL_KIND_CHOICES[values["model-kind"]!];
+  if (!modelKinds) throw new ReplayError(`--model-kind: expected ${Object.keys(MODEL_KIND_CHOICES).join(", ")}, got ${JSON.stringify(values["model-kind"])}`);
+  if (values["text-model"] !== undefined && !modelKinds.includes("text")) throw new ReplayError(`--text-model needs --model-kind text or both`);
+  const textModel = values["text-model"] === undefined ? undefined : await textBaseModel(values["text-model"]);
+  const scoring = values["text-scoring"];
+  if (scoring !== undefined && !(TEXT_SCORINGS as readonly string[]).includes(scoring)) throw new ReplayError(`--text-scoring: expected ${TEXT_SCORINGS.join(", ")}, got ${JSON.stringify(scoring)}`);
   // Every option is checked before the dataset loads and anything trains.
   const options: Omit<ReplayOptions, "dataset"> = {
     strategies: parseStrategies(values.strategies!),
@@ -132,7 +152,9 @@ export async function run(args: string[]): Promise<number> {
       ...(values["lora-epochs"] ? { loraEpochs: num("lora-epochs", values["lora-epochs"]) } : {}),
       ...(values["train-threads"] ? { threads: num("train-threads", values["train-threads"]) } : {}),
     },
-    ...(values["rag-blend"] ? { loop: { ragBlend: ragBlendOption(values["rag-blend"]) } } : {}),
+    modelKinds,
+    ...(textModel ? { textModel } : {}),
+    loop: { ...(values["rag-blend"] ? { ragBlend: ragBlendOption(values["rag-blend"]) } : {}), ...(scoring ? { text: { scoring } } : {}) },
     ab: values.ab ? { arms: values.ab.split(","), users: num("ab-users", values["ab-users"]) } : undefined,
     reportsDir: resolve(values.reports!),
     runId: values["run-id"],

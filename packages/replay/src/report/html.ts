@@ -47,6 +47,15 @@ export function reportHtml(r: Results, charts: Chart[]): string {
         .flatMap(([m, against]) => Object.entries(against).map(([b, d]) => `<tr><td>${esc(m)}</td><td>${esc(b)}</td><td>${paired(d["hit@1"])}</td><td>${paired(d["hit@10"])}</td></tr>`))
         .join("")}</tbody></table>`
     : "";
+  const cold = r.analyses.coldStart;
+  const coldRows = Object.entries(cold?.strategies ?? {}).flatMap(([m, c]) =>
+    Object.entries(c.versus).map(
+      ([b, v]) => `<tr><td>${esc(m)}</td><td>${c.transitions}</td><td>${c.clusters}</td><td>${pct(c["hit@10"])}</td><td>${esc(b)}</td><td>${pct(v["hit@10"])}</td><td>${v.difference ? paired(v.difference["hit@10"]) : ""}</td></tr>`,
+    ),
+  );
+  const coldStart = cold
+    ? `<h2>Cold start: clusters born after the model's last fine-tune</h2><p>${esc(cold.note)}.</p><table><thead><tr><th>strategy</th><th>transitions</th><th>clusters</th><th>hit@10</th><th>on the same transitions</th><th>its hit@10</th><th>difference [95 % CI]</th></tr></thead><tbody>${coldRows.join("")}</tbody></table>`
+    : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>freshrec replay ${esc(r.runId)}</title>
 <style>body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,th:first-child{text-align:left}small{color:#666}figure{margin:1.5em 0}pre{background:#f5f5f5;padding:1em;overflow:auto}</style>
@@ -58,6 +67,7 @@ export function reportHtml(r: Results, charts: Chart[]): string {
 <p><small>Costs are measured during the replay (pretraining the shared base excluded) and vary run to run; all quality figures are reproducible for a seed.</small></p>
 ${shares}
 ${gaps}
+${coldStart}
 ${rag ? `<h2>How much RAG changes the table</h2><p>${rag.keys} keys: top-1 with RAG equals top-1 without RAG for ${pct(rag.ragEqualsNoRag)} of keys (paper: 7.8 %); two repeated no-RAG runs agree on ${pct(rag.repeatedNoRag)} (paper: 37.5 %)${rag.seededFinetunes === undefined ? "" : `; two independently seeded fine-tunes agree on ${pct(rag.seededFinetunes)}`}. ${esc(rag.note)}</p>` : ""}
 ${r.analyses.drift ? `<h2>Drift</h2><p>Mean Jaccard of top-${r.analyses.drift.topN} successors between consecutive ${r.analyses.drift.windowDays}-day windows: ${r.analyses.drift.mean.toFixed(3)} (paper: 0.17).</p>` : ""}
 ${ab ? `<h2>Simulated A/B</h2><p>${ab.users} simulated users, ${ab.requests} requests served through ${esc(ab.via)}. ${ab.arms.map((a) => `${esc(a.arm)}: ${pct(a.rate)} ${ci(a.ci)} (${a.accepted}/${a.served})`).join("; ")}. Difference ${esc(ab.difference.treatment)} - ${esc(ab.difference.control)}: ${pct(ab.difference.value)} ${ci(ab.difference.ci)}.</p>` : ""}

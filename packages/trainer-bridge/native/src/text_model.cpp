@@ -224,21 +224,26 @@ TextPass TextRunner::run(const std::vector<TextExample> & ex, const std::vector<
     const int64_t V = hp.n_vocab;
     const bool backward = !params_.empty();
 
-    // Pack the examples: tokens, positions restarting at 0, the rows whose logits are needed and their targets.
-    std::vector<int32_t> tokens, pos, rows, targets, seq_start;
+    // Batch the examples: each padded to the longest (pad id 0 after its last token, so causal attention never lets a
+    // real token see a pad), laid out as B sequences of L positions. Attention then costs B * L^2, not (B * L)^2.
+    const int64_t B = (int64_t) ids.size();
+    int64_t L = 1;
+    for (size_t i : ids) L = std::max<int64_t>(L, (int64_t) (ex[i].prompt.size() + std::max<size_t>(ex[i].answer.size(), 1) - 1));
+    const int64_t N = B * L;
+    std::vector<int32_t> tokens((size_t) N, 0), pos((size_t) N), rows, targets;
     std::vector<int32_t> last_row_of(ids.size());  // index into `rows` of each example's last prompt position
     for (size_t i = 0; i < ids.size(); i++) {
         const TextExample & e = ex[ids[i]];
-        const int32_t start = (int32_t) tokens.size();
-        tokens.insert(tokens.end(), e.prompt.begin(), e.prompt.end());
-        if (!e.answer.empty()) tokens.insert(tokens.end(), e.answer.begin(), e.answer.end() - 1);
-        for (int32_t p = 0; p < (int32_t) tokens.size() - start; p++) { pos.push_back(p); seq_start.push_back(start); }
+        const int32_t start = (int32_t) (i * L);
+        std::copy(e.prompt.begin(), e.prompt.end(), tokens.begin() + start);
+        if (!e.answer.empty()) std::copy(e.answer.begin(), e.answer.end() - 1, tokens.begin() + start + (int32_t) e.prompt.size());
+        for (int32_t p = 0; p < (int32_t) L; p++) pos[start + p] = p;
         last_row_of[i] = (int32_t) rows.size();
         const int32_t last_prompt = start + (int32_t) e.prompt.size() - 1;
         if (e.answer.empty()) { rows.push_back(last_prompt); targets.push_back(-1); }
         for (size_t j = 0; j < e.answer.size(); j++) { rows.push_back(last_prompt + (int32_t) j); targets.push_back(e.answer[j]); }
     }
-    const int64_t N = (int64_t) tokens.size(), M = (int64_t) rows.size();
+    const int64_t M = (int64_t) rows.size();
     if (backward && std::count(targets.begin(), targets.end(), -1) > 0) throw TrainerError("internal: training examples need answers");
 
     release();
@@ -252,7 +257,7 @@ TextPass TextRunner::run(const std::vector<TextExample> & ex, const std::vector<
     };
     ggml_tensor * t_tokens = input(GGML_TYPE_I32, N, 0);
     ggml_tensor * t_pos = input(GGML_TYPE_I32, N, 0);
-    ggml_tensor * t_mask = input(GGML_TYPE_F32, N, N);
+    ggml_tensor * t_mask = input(GGML_TYPE_F32, L, L);  // causal, shared by every sequence and head
     ggml_tensor * t_rows = input(GGML_TYPE_I32, M, 0);
     ggml_tensor * t_labels = backward ? input(GGML_TYPE_F32, V, M) : nullptr;
 
@@ -262,19 +267,23 @@ TextPass TextRunner::run(const std::vector<TextExample> & ex, const std::vector<
     };
     ggml_tensor * x = ggml_get_rows(ctx, m_.tok_embd, t_tokens);  // [E, N]
     for (int il = 0; il < hp.n_layer; il++) {
-        const Layer & L = m_.layers[il];
-        ggml_tensor * cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.rms_eps), L.attn_norm);
-        // Heads in dim 2 with batch dim 1: ggml's mul_mat broadcasts key/value head h / (H / Hkv) to query head h
-        // (grouped-query attention), forward and backward.
-        ggml_tensor * q = ggml_permute(ctx, rope(ggml_reshape_3d(ctx, mm(ctx, lora_, L.wq, cur), hd, H, N)), 0, 2, 1, 3);    // [hd, N, H]
-        ggml_tensor * k = ggml_permute(ctx, rope(ggml_reshape_3d(ctx, mm(ctx, lora_, L.wk, cur), hd, Hkv, N)), 0, 2, 1, 3);  // [hd, N, Hkv]
-        ggml_tensor * v = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, mm(ctx, lora_, L.wv, cur), hd, Hkv, N), 1, 2, 0, 3));  // [N, hd, Hkv]
-        ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), t_mask, kq_scale, 0.0f);  // [N, N, H]
-        ggml_tensor * kqv = ggml_permute(ctx, ggml_mul_mat(ctx, v, kq), 0, 2, 1, 3);                // [hd, H, N]
-        x = ggml_add(ctx, x, mm(ctx, lora_, L.wo, ggml_cont_2d(ctx, kqv, E, N)));
-        cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.rms_eps), L.ffn_norm);
-        ggml_tensor * h = ggml_swiglu_split(ctx, mm(ctx, lora_, L.gate, cur), mm(ctx, lora_, L.up, cur));
-        x = ggml_add(ctx, x, mm(ctx, lora_, L.down, h));
+        const Layer & Ly = m_.layers[il];
+        ggml_tensor * cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.rms_eps), Ly.attn_norm);
+        // Head h of sequence b at index b * heads + h of dim 2: ggml's mul_mat broadcasts key/value index i / (H / Hkv)
+        // to query index i, which is head h / (H / Hkv) of the same sequence (grouped-query attention), forward and
+        // backward (ggml's backward of a broadcast mul_mat needs dim 3 to be 1).
+        auto seqs = [&](ggml_tensor * t, int n) {  // [hd * n, N] -> [hd, L, n * B]
+            return ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, t, hd, n, L, B), 0, 2, 1, 3)), hd, L, n * B);
+        };
+        ggml_tensor * q = seqs(rope(ggml_reshape_3d(ctx, mm(ctx, lora_, Ly.wq, cur), hd, H, N)), H);      // [hd, L, H * B]
+        ggml_tensor * k = seqs(rope(ggml_reshape_3d(ctx, mm(ctx, lora_, Ly.wk, cur), hd, Hkv, N)), Hkv);  // [hd, L, Hkv * B]
+        ggml_tensor * v = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, mm(ctx, lora_, Ly.wv, cur), hd, Hkv, L, B), 1, 2, 0, 3)), L, hd, Hkv * B);  // [L, hd, Hkv * B]
+        ggml_tensor * kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), t_mask, kq_scale, 0.0f);  // [L, L, H * B]
+        ggml_tensor * kqv = ggml_permute(ctx, ggml_reshape_4d(ctx, ggml_mul_mat(ctx, v, kq), hd, L, H, B), 0, 2, 1, 3);  // [hd, H, L, B]
+        x = ggml_add(ctx, x, mm(ctx, lora_, Ly.wo, ggml_cont_2d(ctx, kqv, E, N)));
+        cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.rms_eps), Ly.ffn_norm);
+        ggml_tensor * h = ggml_swiglu_split(ctx, mm(ctx, lora_, Ly.gate, cur), mm(ctx, lora_, Ly.up, cur));
+        x = ggml_add(ctx, x, mm(ctx, lora_, Ly.down, h));
     }
     ggml_tensor * out = ggml_mul(ctx, ggml_rms_norm(ctx, ggml_get_rows(ctx, x, t_rows), hp.rms_eps), m_.output_norm);  // [E, M]
     ggml_tensor * logits = mm(ctx, lora_, m_.output, out);  // [V, M]
@@ -304,9 +313,9 @@ TextPass TextRunner::run(const std::vector<TextExample> & ex, const std::vector<
     ggml_backend_tensor_set(t_pos, pos.data(), 0, sizeof(int32_t) * N);
     ggml_backend_tensor_set(t_rows, rows.data(), 0, sizeof(int32_t) * M);
     {
-        std::vector<float> mask((size_t) N * N, -INFINITY);
-        for (int64_t iq = 0; iq < N; iq++)
-            for (int64_t ik = seq_start[iq]; ik <= iq; ik++) mask[(size_t) iq * N + ik] = 0.0f;
+        std::vector<float> mask((size_t) L * L, -INFINITY);
+        for (int64_t iq = 0; iq < L; iq++)
+            for (int64_t ik = 0; ik <= iq; ik++) mask[(size_t) iq * L + ik] = 0.0f;
         ggml_backend_tensor_set(t_mask, mask.data(), 0, sizeof(float) * mask.size());
     }
     if (backward) {

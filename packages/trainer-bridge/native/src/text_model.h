@@ -1,5 +1,5 @@
 // Text models: any llama-architecture GGUF with a real tokenizer, as users bring them. Loading (dequantised to
-// F32), saving, examples with variable-length prompts and answers, and the packed multi-sequence graph.
+// F32), saving, examples with variable-length prompts and answers, and the batched multi-sequence graph.
 #pragma once
 #include "model.h"
 #include "text_init.h"
@@ -30,8 +30,8 @@ struct TextExample {
 // sequence (prompt + answer - 1 tokens) must fit n_ctx.
 std::vector<TextExample> read_text_examples(const std::string & path, int n_vocab, int n_ctx, bool need_answer);
 
-// Several examples packed into one sequence (block-diagonal causal mask, positions restarting per example), so
-// batches of any lengths need no padding and GQA needs no head copies.
+// Several examples as one batch of sequences padded to the longest (pads after each example's tokens, one causal
+// mask for all), so attention costs batch * length^2 and GQA needs no head copies.
 struct TextPass {
     float loss = 0;         // mean cross-entropy over the answer tokens
     int64_t n_tokens = 0;   // answer tokens in the loss

@@ -8,6 +8,7 @@ import { scoreHoldout } from "./evaluate.js";
 import { finetune } from "./finetune.js";
 import { fileSha256, timed } from "./measure.js";
 import { refreshTable } from "./refresh.js";
+import { trainTextBase } from "./text-base.js";
 import { tokenExamples, trainingSetFor } from "./training-data.js";
 import { bootstrapWindow } from "./windows.js";
 
@@ -69,20 +70,23 @@ export async function pretrainBase(ctx: JobContext): Promise<BaseRecord> {
  * Registers the text model a user brought (config.baseModel) as the base: the registry links the file (its folder holds
  * a symbolic link; the user's file is never copied or changed) and names it by its sha256. The bare base is scored on
  * the bootstrap window's holdout, the bar its first adapter must clear; the base itself is the user's choice, so it is
- * promoted whatever it scores (the figures stay in its record).
+ * promoted whatever it scores (the figures stay in its record). With config.text.trainBase (freshrec's own small text
+ * model only) every weight is first trained on the bootstrap window into a copy in the registry (jobs/text-base.ts).
  */
 export async function registerUserBase(ctx: JobContext, path: string): Promise<BaseRecord> {
   const source = resolve(path);
   const assessment = await inspectModelFile(source);
   if (assessment.kind !== "text") throw new JobError("bootstrap", `${source} is a freshrec cluster-token model, not a text model: serve it with --models, or pass a text GGUF`);
-  const { start, end } = await bootstrapWindow(ctx);
+  const window = await bootstrapWindow(ctx);
   const layout = { ...(await currentLayout(ctx)), ragSlots: ctx.config.text.ragLines };
-  const set = await trainingSetFor(ctx, { start, end }, layout);
+  const set = await trainingSetFor(ctx, window, layout);
   const { id, dir } = ctx.registry.stage("base");
   const trainFile = basename(source);
-  symlinkSync(source, join(dir, trainFile));
+  const file = join(dir, trainFile);
+  const trained = ctx.config.text.trainBase ? await trainTextBase(ctx, set, { from: source, out: file }) : undefined;
+  if (!trained) symlinkSync(source, file);
   const scored = await timed(async () => {
-    const model = await loadForScoring(ctx, source);
+    const model = await loadForScoring(ctx, file);
     return scoreHoldout(model, undefined, set.holdout, layout, scoreOptions(ctx)).finally(() => model.dispose());
   });
   ctx.registry.publish({
@@ -93,19 +97,21 @@ export async function registerUserBase(ctx: JobContext, path: string): Promise<B
     manifest: {
       modelKind: "text",
       sourcePath: source,
-      modelHash: await fileSha256(source),
+      modelHash: await fileSha256(file),
       trainFile,
       architecture: assessment.architecture,
       promptStyle: assessment.promptStyle,
       training: assessment.training,
       layout,
       holdout: scored.value,
-      wallS: scored.wallS,
-      cpuS: scored.cpuS,
+      ...(trained ? { trainedWeights: { fromHash: await fileSha256(source), window: { start: window.start, end: window.end }, examples: trained.examples } } : {}),
+      wallS: scored.wallS + (trained?.wallS ?? 0),
+      cpuS: scored.cpuS + (trained?.cpuS ?? 0),
       asOf: ctx.asOf,
     },
   });
-  ctx.registry.promote(id, ctx.by, `text model ${source} (${assessment.architecture}, ${assessment.promptStyle} prompts), registered as the base`);
+  const how = trained ? `its weights trained on ${trained.examples} examples of the bootstrap window` : "registered";
+  ctx.registry.promote(id, ctx.by, `text model ${source} (${assessment.architecture}, ${assessment.promptStyle} prompts), ${how} as the base`);
   return ctx.registry.getOf("base", id);
 }
 

@@ -62,7 +62,18 @@ export const LoopConfigSchema = z.object({
    */
   baseModel: z.string().min(1).optional(),
   /** Text models: RAG lines shown in the prompt (the paper's instance-level RAG: top 1) and how answers become a distribution. */
-  text: z.strictObject({ ragLines: z.number().int().nonnegative().default(DEFAULT_RAG_LINES), scoring: z.enum(TEXT_SCORINGS).default("constrained") }).prefault({}),
+  text: z
+    .strictObject({
+      ragLines: z.number().int().nonnegative().default(DEFAULT_RAG_LINES),
+      scoring: z.enum(TEXT_SCORINGS).default("constrained"),
+      /**
+       * Train every weight of baseModel on the bootstrap window before registering it (jobs/text-base.ts). Only for a
+       * model freshrec wrote itself with random weights (the demo's, the replay's): LoRA cannot teach random weights a
+       * vocabulary. A model a team brings is used as it is.
+       */
+      trainBase: z.boolean().default(false),
+    })
+    .prefault({}),
   trainingSet: TrainingSetConfigSchema.partial().prefault({}),
   gate: GateConfigSchema.prefault({}),
   /** Passed to the trainer as is (see the native bridge's pretrain / trainLora options). */

@@ -1,15 +1,13 @@
 import { join } from "node:path";
 import { FreshrecError } from "@freshrec/core";
-import { loadTextEncoder } from "@freshrec/scorer";
 import { validateAdapter } from "../external/validate.js";
 import { evaluateGate } from "../gates/gates.js";
 import { isUserBase, type AdapterRecord, type BaseRecord, type HoldoutMetrics } from "@freshrec/registry";
 import type { TrainingSet } from "../training-set/build.js";
-import { textTokenExamples } from "../training-set/text-examples.js";
 import { baseLayout, JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreHoldout } from "./evaluate.js";
 import { timed } from "./measure.js";
-import { tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-data.js";
+import { textExamples, tokenExamples, trainingSetFor, writeTrainingJsonl } from "./training-data.js";
 import { finetuneWindow } from "./windows.js";
 
 const ADAPTER_FILE = "adapter.gguf";
@@ -101,16 +99,6 @@ export async function trainCandidateAdapter(ctx: JobContext, set: TrainingSet, o
   });
   if (gate.passed && ctx.autoPromote !== false) ctx.registry.promote(id, ctx.by);
   return ctx.registry.getOf("adapter", id);
-}
-
-/** A training set rendered for a text base: its own tokenizer and prompt template, the store's cluster descriptions. */
-async function textExamples(ctx: JobContext, set: TrainingSet, basePath: string) {
-  const { encoder, dispose } = await loadTextEncoder({ path: basePath, params: { k: set.manifest.layout.k, ragLines: set.manifest.layout.ragSlots } });
-  try {
-    return textTokenExamples(set, encoder, await ctx.store.clusters());
-  } finally {
-    await dispose();
-  }
 }
 
 /** Fine-tune job: a LoRA adapter from the last `finetuneDays` before asOf. */

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pretrain, trainLora, type LoraOptions, type ModelSize, type TrainSettings } from "../native/trainer.js";
-import { trainTextLora } from "../native/text-trainer.js";
-import type { PretrainInput, Trainer } from "./ports.js";
+import { trainTextLora, trainTextModel } from "../native/text-trainer.js";
+import type { Trainer } from "./ports.js";
 
 /**
  * Epoch budget shared by both jobs: `epochs` is the most, early stopping (`patience`) usually ends sooner, and
@@ -29,6 +29,12 @@ export const LOOP_LORA_DEFAULTS: NativeLoraHyper = { epochs: 10, patience: 2, ba
  * 135M-layout step runs at tens of tokens a second on 2 cores, bench model --kind text), and batches are smaller.
  */
 export const LOOP_TEXT_LORA_DEFAULTS: NativeLoraHyper = { epochs: 10, patience: 2, batch: 16, lr: 2e-3, rank: 8, alpha: 16, exampleBudget: 20_000 };
+/**
+ * Full-weight training of freshrec's own small text base (jobs/text-base.ts): every weight starts random, so a higher
+ * lr. About 5,000 examples (3 epochs of the tiny world's window) took its holdout recall@1 from 25 % (random weights)
+ * to 28 %, and its first adapter to 31 %; the training loss had levelled off by then.
+ */
+export const LOOP_TEXT_BASE_DEFAULTS: TrainSettings & EpochBudget = { epochs: 20, patience: 2, batch: 16, lr: 5e-3, exampleBudget: 5_000 };
 
 /** Settings for the binary: defaults, then the caller's, with the epoch count cut to the example budget. */
 function settingsFor<T extends TrainSettings & EpochBudget>(defaults: T, hyper: Record<string, unknown>, nExamples: number): Omit<T, "exampleBudget"> {
@@ -39,7 +45,7 @@ function settingsFor<T extends TrainSettings & EpochBudget>(defaults: T, hyper: 
 }
 
 /** An empty val split falls back to the trainer's own random split (valFraction). */
-const valOf = (val: PretrainInput["valExamples"]) => (val.length > 0 ? { valExamples: val } : {});
+const valOf = <E>(val: E[]) => (val.length > 0 ? { valExamples: val } : {});
 
 /** The built-in backend: the ggml trainer (packages/trainer-bridge/src/native). Bases come out as F32 + Q8_0. */
 export function nativeTrainer(): Trainer {
@@ -84,11 +90,22 @@ export function nativeTrainer(): Trainer {
         seed: i.seed,
         ...settingsFor(LOOP_TEXT_LORA_DEFAULTS, i.hyper, i.examples.length),
         examples: i.examples,
-        ...(i.valExamples.length > 0 ? { valExamples: i.valExamples } : {}),
+        ...valOf(i.valExamples),
         base: i.basePath,
         out: i.outPath,
         adapterId: i.adapterId,
         ...(i.warmStartPath ? { initAdapter: i.warmStartPath } : {}),
+        ...(i.onProgress ? { onProgress: i.onProgress } : {}),
+      });
+    },
+    async trainTextBase(i) {
+      await trainTextModel({
+        seed: i.seed,
+        ...settingsFor(LOOP_TEXT_BASE_DEFAULTS, i.hyper, i.examples.length),
+        examples: i.examples,
+        ...valOf(i.valExamples),
+        base: i.fromPath,
+        out: i.outPath,
         ...(i.onProgress ? { onProgress: i.onProgress } : {}),
       });
     },

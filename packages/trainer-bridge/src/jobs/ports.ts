@@ -48,6 +48,17 @@ export interface AdapterInput extends LoraInput<TokenExample> {
 /** A text model's LoRA input: prompts and answers as token ids of the base's own tokenizer (loss on the answer). */
 export type TextAdapterInput = LoraInput<TextTokenExample>;
 
+/** Full-weight training of a text model freshrec wrote itself (never a model a user brings): from one file to another. */
+export interface TextBaseInput {
+  examples: TextTokenExample[];
+  valExamples: TextTokenExample[];
+  fromPath: string;
+  outPath: string;
+  hyper: Record<string, unknown>;
+  seed: number;
+  onProgress?: ProgressFn;
+}
+
 export interface Trainer {
   readonly name: string;
   /** Returns the F32 file (for training) and the file serving loads (may be the same). */
@@ -55,4 +66,6 @@ export interface Trainer {
   trainAdapter(input: AdapterInput): Promise<void>;
   /** LoRA on a text base; absent where the backend trains cluster-token models only. */
   trainTextAdapter?(input: TextAdapterInput): Promise<void>;
+  /** Every weight of a text model; absent where the backend cannot (the demo and the replay need it for their own text base). */
+  trainTextBase?(input: TextBaseInput): Promise<void>;
 }

@@ -1,7 +1,9 @@
 import { writeFileSync } from "node:fs";
 import type { LayoutParams } from "@freshrec/core";
+import { loadTextEncoder } from "@freshrec/scorer";
 import { buildTrainingSet, exampleTokens, TrainingSetConfigSchema, type TrainingSet, type TrainingSetConfig } from "../training-set/build.js";
 import { rollingRagSource } from "../training-set/rag-source.js";
+import { textTokenExamples } from "../training-set/text-examples.js";
 import { days, type JobContext } from "./context.js";
 import type { TokenExample } from "./ports.js";
 
@@ -36,4 +38,14 @@ export const tokenExamples = (set: TrainingSet, layout: LayoutParams): { example
 export function writeTrainingJsonl(path: string, set: TrainingSet, layout: LayoutParams): void {
   const lines = set.train.map((e) => JSON.stringify({ history: e.history, rag: e.rag, next: e.next, ts: e.ts, ...exampleTokens(e, layout) }));
   writeFileSync(path, lines.length ? `${lines.join("\n")}\n` : "");
+}
+
+/** A training set rendered for a text model: its own tokenizer and prompt template, the store's cluster descriptions. */
+export async function textExamples(ctx: JobContext, set: TrainingSet, modelPath: string) {
+  const { encoder, dispose } = await loadTextEncoder({ path: modelPath, params: { k: set.manifest.layout.k, ragLines: set.manifest.layout.ragSlots } });
+  try {
+    return textTokenExamples(set, encoder, await ctx.store.clusters());
+  } finally {
+    await dispose();
+  }
 }

@@ -1,3 +1,0 @@
-export * from "./features.js";
-export * from "./count.js";
-export * from "./build.js";
