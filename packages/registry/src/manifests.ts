@@ -129,15 +129,16 @@ export type TableLineage = z.infer<typeof TableLineageSchema>;
 export const BlendWeightsSchema = z.object({ rag: z.number().min(0).max(1), popularity: z.number().min(0).max(1) });
 
 /** The RAG blend of a table: the weights used, why, and (when fitted) the grid they were chosen from. */
+const BlendFitRecordSchema = z.object({
+  cases: z.number().int(),
+  grid: z.array(BlendWeightsSchema.extend({ hit1: z.number(), mrr: z.number() })),
+});
 export const TableBlendRecordSchema = z.object({
   weights: BlendWeightsSchema,
   reason: z.string(),
-  fit: z
-    .object({
-      cases: z.number().int(),
-      grid: z.array(BlendWeightsSchema.extend({ hit1: z.number(), mrr: z.number() })),
-    })
-    .optional(),
+  fit: BlendFitRecordSchema.optional(),
+  /** The weights live answers blend with (fresh retrieval): fitted on their own (rag-blend-fit.ts fitLiveBlend). */
+  live: z.object({ weights: BlendWeightsSchema, fit: BlendFitRecordSchema.optional() }).optional(),
 });
 
 export const TableManifestSchema = z.object({
@@ -169,7 +170,10 @@ export const TableMetaSchema = z.object({
   rag: z.coerce.number().pipe(z.union([z.literal(0), z.literal(1)])),
   ragBlend: z.coerce.number().min(0).max(1).default(0),
   popularityBlend: z.coerce.number().min(0).max(1).default(0),
-  /** JSON array of recent next-cluster shares, present when popularityBlend > 0. */
+  /** The weights live answers use (fitted with fresh retrieval); absent: the table's own (tables written before them). */
+  liveRagBlend: z.coerce.number().min(0).max(1).optional(),
+  livePopularityBlend: z.coerce.number().min(0).max(1).optional(),
+  /** JSON array of recent next-cluster shares, present when popularityBlend or livePopularityBlend > 0. */
   popularity: z.string().optional(),
 });
 export type TableMeta = z.infer<typeof TableMetaSchema>;
@@ -179,8 +183,9 @@ export function parseTableMeta(tableId: string, meta: Record<string, unknown>): 
   const parsed = TableMetaSchema.safeParse(meta);
   if (!parsed.success) throw new TableMetaError(tableId, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   const m = parsed.data;
-  if (m.popularityBlend === 0) return m;
-  if (m.popularity === undefined) throw new TableMetaError(tableId, `popularityBlend is ${m.popularityBlend} but no popularity vector is stored`);
+  const popularityWeight = Math.max(m.popularityBlend, m.livePopularityBlend ?? 0);
+  if (popularityWeight === 0) return m;
+  if (m.popularity === undefined) throw new TableMetaError(tableId, `a popularity weight of ${popularityWeight} but no popularity vector is stored`);
   let shares: unknown;
   try {
     shares = JSON.parse(m.popularity);

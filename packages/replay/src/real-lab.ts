@@ -4,7 +4,7 @@ import { DAY_MS, historyKey, type ClusterId } from "@freshrec/core";
 import { isUserBase, openRegistry, parseTableMeta, type ArtefactRecord, type Registry } from "@freshrec/registry";
 import { openStore, type Store } from "@freshrec/retriever";
 import type { ModelKind } from "@freshrec/core";
-import { loadScoringModel, type ScoringModel } from "@freshrec/scorer";
+import { loadScoringModel, type BlendWeights, type ScoringModel } from "@freshrec/scorer";
 import {
   bootstrap,
   inProcessRunner,
@@ -35,7 +35,7 @@ import { CountsOnly, type ServedBlend } from "./counts-only.js";
 /** Strategies whose tables blend retrieval into the model's scores and get a counts-only twin. */
 const BLENDED: readonly ModelStrategyName[] = ["hybrid"];
 
-type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot" | "ragBlend" | "popularityBlend"> & { asOf: number; popularity?: number[] };
+type ServedLineage = Pick<UpdateEntry, "table" | "base" | "adapter" | "snapshot" | "ragBlend" | "popularityBlend"> & { asOf: number; popularity?: number[]; live: BlendWeights };
 
 type Progress = ((e: WalkProgress) => void) | undefined;
 
@@ -69,7 +69,7 @@ interface KindSetup {
   bootstrapS: number;
 }
 
-export const KIND_SUFFIX: Record<ModelKind, string> = { "cluster-token": "", text: "-text" };
+const KIND_SUFFIX: Record<ModelKind, string> = { "cluster-token": "", text: "-text" };
 
 /**
  * One update strategy on the service's own UpdateLoop: its own registry (copied from the shared bootstrap), the
@@ -83,7 +83,7 @@ class ModelStrategy implements Predictor {
   private readonly loop: UpdateLoop;
   private table = new Map<string, ClusterId[]>();
   /** Lineage of the table in use: base, adapter and RAG snapshot it was built from. */
-  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0, popularityBlend: 0, asOf: 0 };
+  private served: ServedLineage = { table: "", base: "", adapter: "", snapshot: "", ragBlend: 0, popularityBlend: 0, asOf: 0, live: { rag: 0, popularity: 0 } };
   private readonly log: UpdateEntry[] = [];
   readonly registryDir: string;
   private readonly spent: StrategyCost = zeroCost();
@@ -141,7 +141,7 @@ class ModelStrategy implements Predictor {
         this.spent.finetunes++;
       }
       await this.loadActiveTable();
-      const { asOf: _asOf, popularity: _popularity, ...lineage } = this.served;
+      const { asOf: _asOf, popularity: _popularity, live: _live, ...lineage } = this.served;
       this.log.push({ at: ctx.asOf, action: action.kind, candidate: rec.id, promoted: rec.status === "active", ...lineage, reason: "", drift: {} });
     }
     return made;
@@ -166,6 +166,7 @@ class ModelStrategy implements Predictor {
       ragBlend: meta.ragBlend,
       popularityBlend: meta.popularityBlend,
       asOf: meta.createdAt,
+      live: { rag: meta.liveRagBlend ?? meta.ragBlend, popularity: meta.livePopularityBlend ?? meta.popularityBlend },
       ...(meta.popularityShares ? { popularity: meta.popularityShares } : {}),
     };
   }
@@ -197,7 +198,7 @@ class ModelStrategy implements Predictor {
     const active = this.registry.active();
     const base = this.registry.get(active.base!);
     const adapter = active.adapter ? this.registry.get(active.adapter) : undefined;
-    this.live = { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), blend: { rag: this.served.ragBlend, popularity: this.served.popularityBlend } };
+    this.live = { basePath: base.path!, ...(adapter?.path ? { adapter: { id: adapter.id, path: adapter.path } } : {}), blend: this.served.live };
     return this.live;
   }
 

@@ -355,7 +355,8 @@ export class ModelManager {
     // Lineage as the refresh job records it in the registry manifest; the blend as stored beside the rows.
     const meta = parseTableMeta(tableId, stored.meta);
     const weights = { rag: meta.ragBlend, popularity: meta.popularityBlend };
-    const blend: TableBlend = meta.popularityShares ? { weights, popularity: meta.popularityShares } : { weights };
+    const liveWeights = { rag: meta.liveRagBlend ?? meta.ragBlend, popularity: meta.livePopularityBlend ?? meta.popularityBlend };
+    const blend: TableBlend = { weights, liveWeights, ...(meta.popularityShares ? { popularity: meta.popularityShares } : {}) };
     return new ServingTable(rec.id, rows, keywords, lineage.baseId, lineage.adapterId, lineage.snapshotId, blend);
   }
 
@@ -378,6 +379,8 @@ export class ModelManager {
 /** Blend weights of a table and the popularity vector behind `popularity` (when that weight is not 0). */
 export interface TableBlend {
   weights: BlendWeights;
+  /** What live answers mix in: fitted with fresh retrieval (the table's weights for tables written before them). */
+  liveWeights: BlendWeights;
   popularity?: number[];
 }
 export class SwapTimeoutError extends FreshrecError {

@@ -157,11 +157,12 @@ export class Predictor {
       const shown = retrieved.items.slice(0, layout.ragSlots);
       const prompt = shown.length > 0 ? { history, rag: shown.map((i) => i.clusterId), ragCounts: shown.map((i) => i.count) } : { history, rag: null };
       const [dist = []] = await scorer.scoreNext([prompt]);
-      const ranked = blendWithRag(dist, retrieved, table.blend.weights, table.blend.popularity);
+      const weights = table.blend.liveWeights;
+      const ranked = blendWithRag(dist, retrieved, weights, table.blend.popularity);
       return {
         history,
         interests: ranked.slice(0, k).map((d) => ({ clusterId: d.clusterId, p: d.p, keywords: table.keywords.get(d.clusterId) ?? [] })),
-        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, ragBlend: table.blend.weights.rag, popularityBlend: table.blend.weights.popularity, mode: "live", ...(arm ? { arm } : {}) },
+        lineage: { baseId, adapterId, tableId: null, snapshotId: `live@${asOf}:${retrieved.source}:${retrieved.key}`, ragBlend: weights.rag, popularityBlend: weights.popularity, mode: "live", ...(arm ? { arm } : {}) },
       };
     } finally {
       lease.release();

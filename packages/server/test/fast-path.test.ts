@@ -35,7 +35,7 @@ describe("RenderedTable", () => {
     [5, ["plain"]],
   ]);
   const rows = new Map([["1,2", { clusters: [5, 7, 2], probs: [0.5, 1e-7, 0.25] }]]);
-  const table = new ServingTable("table-1", rows, keywords, "base-1", null, "snap-9", { weights: { rag: 0.3, popularity: 0.1 }, popularity: [0.5, 0.5] });
+  const table = new ServingTable("table-1", rows, keywords, "base-1", null, "snap-9", { weights: { rag: 0.3, popularity: 0.1 }, liveWeights: { rag: 0.3, popularity: 0.1 }, popularity: [0.5, 0.5] });
   const rendered = new RenderedTable(table);
   const row = rows.get("1,2")!;
   const expected = (userId: string | undefined, k: number) => ({

@@ -23,7 +23,7 @@ function setup(userCacheMs = 60_000) {
   void manager.scorers.swap(new ServingScorer({ dispose() {} } as ScorerPort, model, "base", "adapter"));
   const keywords = new Map(Array.from({ length: 8 }, (_, c) => [c, [`kw${c}`]]));
   const rows = new Map([["1,2", { clusters: [3, 4], probs: [0.6, 0.4] }], ["2,5", { clusters: [6], probs: [1] }]]);
-  void manager.tables.swap(new ServingTable("t1", rows, keywords, "base", "adapter", "snap", { weights: { rag: 0, popularity: 0 } }));
+  void manager.tables.swap(new ServingTable("t1", rows, keywords, "base", "adapter", "snap", { weights: { rag: 0, popularity: 0 }, liveWeights: { rag: 0, popularity: 0 } }));
   const predictor = new Predictor({ manager, store, metrics, clock: () => 0, liveWindowMs: 1, ragMethod: "frequency", userCacheMs, userCacheSize: 100 });
   const history = async (p: Promise<unknown>) => (JSON.parse(((await p) as JsonText).text) as { history: number[] }).history;
   return { reads, predictor, history };

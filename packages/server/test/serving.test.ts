@@ -54,7 +54,7 @@ describe("serving a real model", () => {
     // A one-cluster history has no pair key in the table: scored live, and the answer says so.
     const single = await ask({ history: [history[0]], k: 3 });
     expect(single.json.fallback).toMatch(/not in table/);
-    expect(single.json.lineage).toMatchObject({ mode: "live", adapterId: active.adapter, tableId: null, ragBlend: table!.meta.ragBlend, popularityBlend: table!.meta.popularityBlend });
+    expect(single.json.lineage).toMatchObject({ mode: "live", adapterId: active.adapter, tableId: null, ragBlend: table!.meta.liveRagBlend, popularityBlend: table!.meta.livePopularityBlend });
     expect(single.json.interests.map((i: { clusterId: number }) => i.clusterId)).not.toContain(history[0]);
   }, 60_000);
 

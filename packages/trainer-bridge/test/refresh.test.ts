@@ -48,7 +48,15 @@ describe("table refresh job", () => {
     const chosen = blend.fit.grid.find((g) => g.rag === blend.weights.rag && g.popularity === blend.weights.popularity)!;
     expect(chosen.mrr).toBe(bestMrr);
     expect([stored.meta.ragBlend, stored.meta.popularityBlend]).toEqual([blend.weights.rag, blend.weights.popularity]);
-    if (blend.weights.popularity > 0) expect(JSON.parse(String(stored.meta.popularity))).toHaveLength((await store.clusters()).length);
+    // Live answers' weights: fitted on the same holdout, each transition with the successors counted just before it.
+    const live = blend.live as Required<NonNullable<typeof blend.live>>;
+    const holdout = await store.transitions({ start: ctx.asOf - HOLDOUT_DAYS * DAY_MS, end: ctx.asOf });
+    expect(live.fit.cases).toBe(Math.min(holdout.length, 2000));
+    expect(live.fit.grid).toHaveLength(66);
+    const liveChosen = live.fit.grid.find((g) => g.rag === live.weights.rag && g.popularity === live.weights.popularity)!;
+    expect(liveChosen.mrr).toBe(Math.max(...live.fit.grid.map((g) => g.mrr)));
+    expect([stored.meta.liveRagBlend, stored.meta.livePopularityBlend]).toEqual([live.weights.rag, live.weights.popularity]);
+    if (blend.weights.popularity > 0 || live.weights.popularity > 0) expect(JSON.parse(String(stored.meta.popularity))).toHaveLength((await store.clusters()).length);
     else expect(stored.meta.popularity).toBeUndefined();
   });
 
@@ -56,6 +64,8 @@ describe("table refresh job", () => {
     const asOne = await refreshTable({ ...ctx, config: { ...ctx.config, ragBlend: { rag: 1, popularity: 0 } }, autoPromote: false });
     const { stored } = await tableOf(asOne.id);
     expect([stored.meta.ragBlend, stored.meta.popularityBlend]).toEqual([1, 0]);
+    // Configured weights serve live answers too.
+    expect([stored.meta.liveRagBlend, stored.meta.livePopularityBlend]).toEqual([1, 0]);
     const snapshot = await store.snapshot({ start: ctx.asOf - ctx.config.ragWindowDays * DAY_MS, end: ctx.asOf, n: ctx.config.tableTopN });
     let checked = 0;
     for (const row of stored.rows) {

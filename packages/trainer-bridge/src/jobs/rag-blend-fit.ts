@@ -1,11 +1,12 @@
 import { historyKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
-import type { Snapshot, SuccessorResult } from "@freshrec/retriever";
-import { fitBlend, type BlendFit, type Popularity, type Prompt, type Scorer } from "@freshrec/scorer";
+import { rollingRagSource } from "../training-set/rag-source.js";
+import type { Snapshot } from "@freshrec/retriever";
+import { fitBlend, type BlendFit, type Popularity, type Prompt, type RagEvidence, type Scorer } from "@freshrec/scorer";
 import type { ProgressFn } from "../native/trainer.js";
 import { scoreAll } from "./evaluate.js";
 
 /** The prompt of a history: its RAG slots are the first retrieved successors (none retrieved: the `<none>` slots). */
-export function ragPrompt(history: ClusterId[], evidence: SuccessorResult | undefined, layout: LayoutParams): Prompt {
+export function ragPrompt(history: ClusterId[], evidence: Pick<RagEvidence, "items"> | undefined, layout: LayoutParams): Prompt {
   const items = evidence?.items.slice(0, layout.ragSlots) ?? [];
   return items.length > 0 ? { history, rag: items.map((i) => i.clusterId), ragCounts: items.map((i) => i.count) } : { history, rag: null };
 }
@@ -37,6 +38,40 @@ export async function fitRagBlend(o: {
       const i = index.get(historyKey(t.history))!;
       return { dist: dists[i]!, rag: evidence[i], next: t.next };
     }),
+    o.popularity,
+  );
+}
+
+/** Most recent holdout transitions a live blend is fitted on: each is scored with its own prompt (no sharing by key). */
+export const MAX_LIVE_BLEND_CASES = 2_000;
+
+/**
+ * Fits the blend for live serving, where retrieval is fresh: each holdout transition is scored with the successors
+ * counted over the window right before it (as the server's live path retrieves them), not with the snapshot taken
+ * before the holdout began. Fresh counts are worth more than a table's stale ones, so the weights differ.
+ * `transitions`: time-ordered, reaching one retrieval window before the first holdout transition.
+ */
+export async function fitLiveBlend(o: {
+  scorer: Scorer;
+  transitions: readonly Transition[];
+  holdoutStart: number;
+  windowMs: number;
+  popularity: Popularity;
+  layout: LayoutParams;
+  batch: number;
+  onProgress?: ProgressFn;
+}): Promise<BlendFit> {
+  const holdout = o.transitions.filter((t) => t.ts >= o.holdoutStart).slice(-MAX_LIVE_BLEND_CASES);
+  // Every successor with its count, so the shares are of all transitions retrieved (the store's support).
+  const source = rollingRagSource(o.transitions, { windowMs: o.windowMs, n: Number.MAX_SAFE_INTEGER });
+  const evidence: RagEvidence[] = [];
+  for (const t of holdout) {
+    const items = await source.topCounted(t.history, t.ts);
+    evidence.push({ items, support: items.reduce((s, i) => s + i.count, 0) });
+  }
+  const dists = await scoreAll(o.scorer, holdout.map((t, i) => ragPrompt([...t.history], evidence[i], o.layout)), o.batch, "live blend fit", o.onProgress);
+  return fitBlend(
+    holdout.map((t, i) => ({ dist: dists[i]!, rag: evidence[i], next: t.next })),
     o.popularity,
   );
 }

@@ -6,7 +6,7 @@ import { baseLayout, days, JobError, loadForScoring, scoreOptions, type JobConte
 import { scoreAll, tableHoldout } from "./evaluate.js";
 import { activeBase } from "./finetune.js";
 import { timed } from "./measure.js";
-import { fitRagBlend, ragPrompt } from "./rag-blend-fit.js";
+import { fitLiveBlend, fitRagBlend, ragPrompt } from "./rag-blend-fit.js";
 import { trainingSetConfig } from "./training-data.js";
 import { tableHoldoutStart } from "./windows.js";
 
@@ -31,6 +31,8 @@ interface RagBlendChoice {
   weights: BlendWeights;
   fit?: BlendFit;
   reason: string;
+  /** Live answers' weights (fresh retrieval); absent: the table's. */
+  live?: { weights: BlendWeights; fit?: BlendFit };
 }
 
 /** The blend weights of this refresh: the configured ones, or fitted on the last holdout days (rag-blend-fit.ts). */
@@ -50,12 +52,21 @@ async function ragBlendFor(
   const popularity = popularityOf(recentNexts(transitions, windowStart, holdoutStart), layout.nClusters);
   const { batch, onProgress } = scoreOptions(ctx);
   const fit = await fitRagBlend({ scorer, holdout, snapshot: lagged, popularity, layout, batch, ...(onProgress ? { onProgress } : {}) });
-  return { weights: fit.weights, fit, reason: `fitted on ${fit.cases} holdout transitions with retrieval as of ${new Date(holdoutStart).toISOString()}` };
+  const windowMs = days(ctx.config.ragWindowDays);
+  const live = await fitLiveBlend({ scorer, transitions, holdoutStart, windowMs, popularity, layout, batch, ...(onProgress ? { onProgress } : {}) });
+  return {
+    weights: fit.weights,
+    fit,
+    reason: `fitted on ${fit.cases} holdout transitions with retrieval as of ${new Date(holdoutStart).toISOString()}; live weights on ${live.cases} with retrieval just before each`,
+    live: { weights: live.weights, fit: live },
+  };
 }
 
-/** What a table's meta carries of its blend: the weights and, when used, the popularity vector live serving mixes in too. */
-function blendMeta(w: BlendWeights, popularity: number[]): Pick<TableMeta, "ragBlend" | "popularityBlend" | "popularity"> {
-  return { ragBlend: w.rag, popularityBlend: w.popularity, ...(w.popularity > 0 ? { popularity: JSON.stringify(popularity) } : {}) };
+/** What a table's meta carries of its blend: the table's and live answers' weights and, when used, the popularity vector both mix in. */
+function blendMeta(b: RagBlendChoice, popularity: number[]): Pick<TableMeta, "ragBlend" | "popularityBlend" | "liveRagBlend" | "livePopularityBlend" | "popularity"> {
+  const live = b.live?.weights ?? b.weights;
+  const popular = b.weights.popularity > 0 || live.popularity > 0;
+  return { ragBlend: b.weights.rag, popularityBlend: b.weights.popularity, liveRagBlend: live.rag, livePopularityBlend: live.popularity, ...(popular ? { popularity: JSON.stringify(popularity) } : {}) };
 }
 
 function* recentNexts(transitions: readonly Transition[], start: number, end: number): Iterable<number> {
@@ -115,7 +126,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean; adapt
   const lineage = { baseId: base.id, adapterId: adapter?.id ?? null, snapshotId: snapshot?.id ?? null, createdAt: ctx.asOf };
   await ctx.store.putPredictionTable({
     id,
-    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0, ...blendMeta(blend.weights, popularity) } satisfies TableMeta,
+    meta: { baseId: lineage.baseId, adapterId: lineage.adapterId ?? "", snapshotId: lineage.snapshotId ?? "", createdAt: ctx.asOf, rag: rag ? 1 : 0, ...blendMeta(blend, popularity) } satisfies TableMeta,
     rows,
   });
 
