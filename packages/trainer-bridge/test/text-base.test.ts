@@ -15,10 +15,13 @@ describe("registering freshrec's own small text model as the base", () => {
       const source = await writeSmallTextModel(join(dir, "small-text.gguf"));
       const sourceHash = await fileSha256(source);
       const asOf = startMs + 8 * DAY_MS;
-      // One epoch of batch 16 over a 6-day window keeps this near a minute on 2 cores.
-      const config = { baseModel: source, bootstrapDays: 6, text: { ragLines: 1, scoring: "constrained" as const, trainBase: true }, pretrain: { epochs: 1, batch: 16, threads: 2 } };
-      const ctx = { ...tinyContext(store, dir, asOf, config), loadModel: loadScoringModel };
+      // A budget of 160 examples, smaller than the window's set: one epoch on a seeded sample of 160, 10 steps of 16.
+      const config = { baseModel: source, bootstrapDays: 6, text: { ragLines: 1, scoring: "constrained" as const, trainBase: true }, pretrain: { epochs: 3, batch: 16, exampleBudget: 160, threads: 2 } };
+      const steps = new Set<number>();
+      const onProgress = (e: { phase: string; total?: number }) => void (e.phase === "train-text" && e.total !== undefined && steps.add(e.total));
+      const ctx = { ...tinyContext(store, dir, asOf, config), loadModel: loadScoringModel, onProgress };
       const base = await registerUserBase(ctx, source);
+      expect([...steps]).toEqual([10]);
 
       expect(base.status).toBe("active");
       const m = base.manifest;

@@ -1,13 +1,15 @@
 import { existsSync } from "node:fs";
+import { mulberry32 } from "@freshrec/core";
 import { join } from "node:path";
-import { pretrain, trainLora, type LoraOptions, type ModelSize, type TrainSettings } from "../native/trainer.js";
+import { pretrain, trainLora, type LoraOptions, type ModelSize, type ProgressFn, type TrainSettings } from "../native/trainer.js";
 import { trainTextLora, trainTextModel } from "../native/text-trainer.js";
 import type { Trainer } from "./ports.js";
 
 /**
- * Epoch budget shared by both jobs: `epochs` is the most, early stopping (`patience`) usually ends sooner, and
- * `exampleBudget` cuts the epochs of a large set to about that many example passes (at least one epoch), so a
- * small window gets enough steps to learn and a large one stays fast.
+ * Example budget shared by every run: `epochs` is the most, early stopping (`patience`) usually ends sooner, and
+ * `exampleBudget` cuts the epochs of a large set to about that many example passes, so a small window gets enough
+ * steps to learn and a large one stays fast. A set larger than the budget trains one epoch on a seeded sample of
+ * that many examples (text prompts are ~20x longer than cluster-token ones: a whole large window would take hours).
  */
 export interface EpochBudget {
   exampleBudget?: number;
@@ -37,15 +39,48 @@ export const LOOP_TEXT_LORA_DEFAULTS: NativeLoraHyper = { epochs: 10, patience: 
 export const LOOP_TEXT_BASE_DEFAULTS: TrainSettings & EpochBudget = { epochs: 20, patience: 2, batch: 16, lr: 5e-3, exampleBudget: 5_000 };
 
 /** Settings for the binary: defaults, then the caller's, with the epoch count cut to the example budget. */
-function settingsFor<T extends TrainSettings & EpochBudget>(defaults: T, hyper: Record<string, unknown>, nExamples: number): Omit<T, "exampleBudget"> {
+function settingsFor<T extends TrainSettings & EpochBudget>(defaults: T, hyper: Record<string, unknown>, nExamples: number): { settings: Omit<T, "exampleBudget">; keep: number } {
   const { exampleBudget, ...s } = { ...defaults, ...(hyper as Partial<T>) };
   const epochs = s.epochs ?? 3;
   const cut = exampleBudget ? Math.max(1, Math.min(epochs, Math.ceil(exampleBudget / Math.max(nExamples, 1)))) : epochs;
-  return { ...s, epochs: cut } as Omit<T, "exampleBudget">;
+  return { settings: { ...s, epochs: cut } as Omit<T, "exampleBudget">, keep: exampleBudget ? Math.min(nExamples, exampleBudget) : nExamples };
 }
 
-/** An empty val split falls back to the trainer's own random split (valFraction). */
-const valOf = <E>(val: E[]) => (val.length > 0 ? { valExamples: val } : {});
+/** `n` of `xs` drawn without replacement by a seeded shuffle, in their original order. */
+function seededSample<E>(xs: E[], n: number, seed: number): E[] {
+  if (n >= xs.length) return xs;
+  const rng = mulberry32(seed ^ 0x5a3b1e);
+  const idx = Array.from(xs.keys());
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(rng() * (idx.length - i));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx
+    .slice(0, n)
+    .sort((a, b) => a - b)
+    .map((i) => xs[i]!);
+}
+
+/** What every run of the binary takes from the loop: seed, settings within the budget, examples, progress. */
+function runOf<T extends TrainSettings & EpochBudget, E>(defaults: T, i: { seed: number; hyper: Record<string, unknown>; examples: E[]; valExamples: E[]; onProgress?: ProgressFn }) {
+  const { settings, keep } = settingsFor(defaults, i.hyper, i.examples.length);
+  return {
+    seed: i.seed,
+    ...settings,
+    examples: seededSample(i.examples, keep, i.seed),
+    // An empty val split falls back to the trainer's own random split (valFraction).
+    ...(i.valExamples.length > 0 ? { valExamples: i.valExamples } : {}),
+    ...(i.onProgress ? { onProgress: i.onProgress } : {}),
+  };
+}
+
+/** The files of a LoRA run: the base it trains against, the adapter it writes (and its id), the one it warm-starts from. */
+const loraFiles = (i: { basePath: string; outPath: string; adapterId: string; warmStartPath?: string }) => ({
+  base: i.basePath,
+  out: i.outPath,
+  adapterId: i.adapterId,
+  ...(i.warmStartPath ? { initAdapter: i.warmStartPath } : {}),
+});
 
 /** The built-in backend: the ggml trainer (packages/trainer-bridge/src/native). Bases come out as F32 + Q8_0. */
 export function nativeTrainer(): Trainer {
@@ -54,60 +89,28 @@ export function nativeTrainer(): Trainer {
     async pretrainBase(i) {
       const outF32 = join(i.outDir, "base-f32.gguf");
       const outQ8 = join(i.outDir, "base-q8_0.gguf");
-      const { size, ...settings } = settingsFor(LOOP_PRETRAIN_DEFAULTS, i.hyper, i.examples.length);
+      const { size, ...run } = runOf(LOOP_PRETRAIN_DEFAULTS, i);
       await pretrain({
-        seed: i.seed,
-        ...settings,
+        ...run,
         ...(size ? { size } : {}),
-        examples: i.examples,
-        ...valOf(i.valExamples),
         layout: i.layout,
         modelId: i.modelId,
         outF32,
         outQ8,
         windowStartMs: i.window.start,
         windowEndMs: i.window.end,
-        ...(i.onProgress ? { onProgress: i.onProgress } : {}),
       });
       // Q8_0 needs n_embd % 32 == 0; the trainer skips it otherwise and serving uses the F32 file.
       return { trainPath: outF32, servePath: existsSync(outQ8) ? outQ8 : outF32 };
     },
     async trainAdapter(i) {
-      await trainLora({
-        seed: i.seed,
-        ...settingsFor(LOOP_LORA_DEFAULTS, i.hyper, i.examples.length),
-        examples: i.examples,
-        ...valOf(i.valExamples),
-        base: i.basePath,
-        out: i.outPath,
-        adapterId: i.adapterId,
-        ...(i.warmStartPath ? { initAdapter: i.warmStartPath } : {}),
-        ...(i.onProgress ? { onProgress: i.onProgress } : {}),
-      });
+      await trainLora({ ...runOf(LOOP_LORA_DEFAULTS, i), ...loraFiles(i) });
     },
     async trainTextAdapter(i) {
-      await trainTextLora({
-        seed: i.seed,
-        ...settingsFor(LOOP_TEXT_LORA_DEFAULTS, i.hyper, i.examples.length),
-        examples: i.examples,
-        ...valOf(i.valExamples),
-        base: i.basePath,
-        out: i.outPath,
-        adapterId: i.adapterId,
-        ...(i.warmStartPath ? { initAdapter: i.warmStartPath } : {}),
-        ...(i.onProgress ? { onProgress: i.onProgress } : {}),
-      });
+      await trainTextLora({ ...runOf(LOOP_TEXT_LORA_DEFAULTS, i), ...loraFiles(i) });
     },
     async trainTextBase(i) {
-      await trainTextModel({
-        seed: i.seed,
-        ...settingsFor(LOOP_TEXT_BASE_DEFAULTS, i.hyper, i.examples.length),
-        examples: i.examples,
-        ...valOf(i.valExamples),
-        base: i.fromPath,
-        out: i.outPath,
-        ...(i.onProgress ? { onProgress: i.onProgress } : {}),
-      });
+      await trainTextModel({ ...runOf(LOOP_TEXT_BASE_DEFAULTS, i), base: i.fromPath, out: i.outPath });
     },
   };
 }
