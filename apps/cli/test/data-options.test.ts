@@ -72,4 +72,16 @@ describe("data options of the CLI", () => {
     const synthetic = freshrec("replay", "--dataset", "synthetic", "tiny", "--threshold", "3");
     expect(synthetic.stderr).toContain("--clusters and --threshold apply to movielens and events");
   }, 120_000);
+
+  it("replay refuses a model kind, text model or scoring it cannot use, before anything loads", () => {
+    const kind = freshrec("replay", "--dataset", "synthetic", "tiny", "--model-kind", "words");
+    expect(kind.stderr).toContain('--model-kind: expected cluster-token, text, both, got "words"');
+    const lonely = freshrec("replay", "--dataset", "synthetic", "tiny", "--text-model", items);
+    expect(lonely.stderr).toContain("--text-model needs --model-kind text or both");
+    const notGguf = freshrec("replay", "--dataset", "synthetic", "tiny", "--model-kind", "text", "--text-model", items);
+    expect(notGguf.stderr).toContain(items);
+    const scoring = freshrec("replay", "--dataset", "synthetic", "tiny", "--model-kind", "text", "--text-scoring", "max");
+    expect(scoring.stderr).toContain('--text-scoring: expected constrained, sum, mean, got "max"');
+    for (const r of [kind, lonely, notGguf, scoring]) expect(r.status).not.toBe(0);
+  }, 120_000);
 });

@@ -1,9 +1,8 @@
 import { cpSync } from "node:fs";
 import { basename, join } from "node:path";
-import { DAY_MS, historyKey, type ClusterId } from "@freshrec/core";
+import { DAY_MS, historyKey, type ClusterId, type ModelKind } from "@freshrec/core";
 import { isUserBase, openRegistry, parseTableMeta, type ArtefactRecord, type Registry } from "@freshrec/registry";
 import { openStore, type Store } from "@freshrec/retriever";
-import type { ModelKind } from "@freshrec/core";
 import { loadScoringModel, type BlendWeights, type ScoringModel } from "@freshrec/scorer";
 import {
   bootstrap,
