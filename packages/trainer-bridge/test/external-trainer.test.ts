@@ -2,9 +2,13 @@ import { describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { DAY_MS } from "@freshrec/core";
 import { ExternalTrainerError, JobProcesses, exampleTokens, externalTrainer, nativeTrainer, pretrain, pretrainBase, trainCandidateAdapter, trainLora, trainingSetFor } from "../src/index.js";
+import { loadScoringModel } from "@freshrec/scorer";
+import { registerUserBase } from "../src/jobs/bootstrap.js";
+import { writeSmallTextModel } from "../src/index.js";
 import { TINY_LORA, TINY_MODEL, tinyContext, tinyWorldStore } from "./loop-fixtures.js";
 
 const FIXTURE = join(__dirname, "fixtures", "native-lora-command.ts");
+const TEXT_FIXTURE = join(__dirname, "fixtures", "native-text-lora-command.ts");
 
 describe("external trainer backend", () => {
   it("runs a command under the contract, validates its adapter against the base, and gates it; a misfit or failing command is refused", { timeout: 240_000 }, async () => {
@@ -53,6 +57,27 @@ describe("external trainer backend", () => {
     await expect(trainCandidateAdapter({ ...ctx, trainer: failing }, set)).rejects.toThrow(ExternalTrainerError);
     await expect(trainCandidateAdapter({ ...ctx, trainer: failing }, set)).rejects.toThrow(/exit 3\): out of GPU memory/);
     expect(ctx.registry.list()).toHaveLength(before);
+    await store.close();
+  });
+
+  it("trains a text base's adapter through the command (prompt and answer token ids per line), then gates it like a native one", { timeout: 240_000 }, async () => {
+    const { store, startMs, dir } = await tinyWorldStore();
+    const asOf = startMs + 10 * DAY_MS;
+    const source = await writeSmallTextModel(join(dir, "team-model.gguf"));
+    const ctx = { ...tinyContext(store, dir, asOf, { baseModel: source, bootstrapDays: 5, lora: { epochs: 1, batch: 16, lr: 1e-2, rank: 4, threads: 2 } }), loadModel: loadScoringModel };
+    const base = await registerUserBase(ctx, source);
+    // The last 4 days keep the command's training and the gate's scoring short.
+    const set = await trainingSetFor(ctx, { start: asOf - 4 * DAY_MS, end: asOf }, base.manifest.layout as { k: number; ragSlots: number; nClusters: number });
+    const phases = new Set<string>();
+    const external = externalTrainer([process.execPath, "--import", "tsx", TEXT_FIXTURE], nativeTrainer());
+    const adapter = await trainCandidateAdapter({ ...ctx, trainer: external, onProgress: (e) => void phases.add(e.phase) }, set);
+    expect(adapter.manifest).toMatchObject({ trainer: "external:node", baseId: base.id });
+    expect(adapter.gate.metrics.n).toBe(set.holdout.length);
+    expect(adapter.gate.metrics.exactMatch).toBe(1);
+    // The command's own progress lines reached the job.
+    expect(phases.has("lora-text")).toBe(true);
+    const failing = externalTrainer(["sh", "-c", 'test "$FRESHREC_MODEL_KIND" = text && wc -l < "$FRESHREC_TRAIN_JSONL" >&2; exit 4'], nativeTrainer());
+    await expect(trainCandidateAdapter({ ...ctx, trainer: failing }, set)).rejects.toThrow(new RegExp(`exit 4\\): ${set.train.length}`));
     await store.close();
   });
 });
