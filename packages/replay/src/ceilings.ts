@@ -50,7 +50,8 @@ const Share = (x: { mean: number; lo: number; hi: number }) => ({ value: x.mean,
 type Paired = ReturnType<typeof Share>;
 export type PairedFigures = Record<"hit@1" | "hit@10", Paired>;
 
-function hits(board: Scoreboard, k: number): Float64Array {
+/** Per outcome of `board`: 1 when the actual next cluster is in the top `k`, else 0. */
+export function hits(board: Scoreboard, k: number): Float64Array {
   return Float64Array.from(board.outcomes, (o) => hitAtK(o.list, [o.actual], k));
 }
 

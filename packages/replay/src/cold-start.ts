@@ -1,5 +1,5 @@
 import type { ClusterId, Transition } from "@freshrec/core";
-import { pairedFigures } from "./ceilings.js";
+import { hits, pairedFigures } from "./ceilings.js";
 import type { Predictor } from "./predictor.js";
 import { Scoreboard } from "./scoreboard.js";
 import type { Results } from "./results.js";
@@ -33,15 +33,16 @@ export function coldStartFigures(
 ): NonNullable<Results["analyses"]["coldStart"]> {
   const others = predictors.filter((p) => p.kind !== "model").map((p) => p.name);
   const strategies: NonNullable<Results["analyses"]["coldStart"]>["strategies"] = {};
+  const hitAt = (b: Scoreboard, k: number) => (b.outcomes.length === 0 ? 0 : hits(b, k).reduce((s, h) => s + h, 0) / b.outcomes.length);
   for (const p of predictors) {
     const board = boards.get(p.name)!;
+    // Only predictors that say what their model was trained on (model strategies) have a cold start.
+    if (!board.outcomes.some((o) => o.trainedThrough !== undefined)) continue;
     const at: number[] = [];
     board.outcomes.forEach((o, i) => {
       if (o.trainedThrough !== undefined && (seen.get(o.actual) ?? Number.POSITIVE_INFINITY) >= o.trainedThrough) at.push(i);
     });
-    if (!board.outcomes.some((o) => o.trainedThrough !== undefined)) continue;
     const mine = subset(board, at);
-    const hitAt = (b: Scoreboard, k: number) => (b.outcomes.length === 0 ? 0 : b.outcomes.filter((o) => o.rank >= 1 && o.rank <= k).length / b.outcomes.length);
     strategies[p.name] = {
       transitions: at.length,
       clusters: new Set(mine.outcomes.map((o) => o.actual)).size,

@@ -1,5 +1,5 @@
 import type { ClusterId, Transition } from "@freshrec/core";
-import { blendWithRag, type BlendWeights, type Scorer, type ScoringModel } from "@freshrec/scorer";
+import { blendWithRag, ragPrompt, type BlendWeights, type Scorer, type ScoringModel } from "@freshrec/scorer";
 import { WindowedCounts } from "./counts.js";
 import type { Predictor, StrategyCost } from "./predictor.js";
 
@@ -70,9 +70,7 @@ export class LiveScoring implements Predictor {
     const layout = this.model!.layout;
     const exact = this.exact.evidence(history, RETRIEVED_SUCCESSORS);
     const evidence = exact.support > 0 ? exact : this.lastCluster.evidence(history.slice(-1), RETRIEVED_SUCCESSORS);
-    const shown = evidence.items.slice(0, layout.ragSlots);
-    const prompt = shown.length > 0 ? { history: [...history], rag: shown.map((i) => i.clusterId), ragCounts: shown.map((i) => i.count) } : { history: [...history], rag: null };
-    const [dist = []] = await this.scorer!.scoreNext([prompt]);
+    const [dist = []] = await this.scorer!.scoreNext([ragPrompt([...history], evidence, layout.ragSlots)]);
     const blend = this.serving!.blend;
     return blendWithRag(dist, evidence, blend, blend.popularity > 0 ? this.popularity(layout.nClusters) : undefined)
       .slice(0, n)

@@ -25,6 +25,7 @@ export {
   defaultBlendGrid,
   popularityOf,
   MODEL_ALONE,
+  ragPrompt,
   type RagEvidence,
   type BlendWeights,
   type Popularity,

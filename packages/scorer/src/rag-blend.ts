@@ -1,9 +1,17 @@
+import type { ClusterId } from "@freshrec/core";
 import type { ClusterScore } from "./distribution.js";
+import type { Prompt } from "./scorer.js";
 
 /** What retrieval knows about a history: its recent successors with counts, out of `support` transitions. */
 export interface RagEvidence {
   items: ReadonlyArray<{ clusterId: number; count: number }>;
   support: number;
+}
+
+/** The prompt of a history: its RAG slots show the first `ragSlots` retrieved successors with their counts (none retrieved: no RAG). */
+export function ragPrompt(history: ClusterId[], evidence: Pick<RagEvidence, "items"> | undefined, ragSlots: number): Prompt {
+  const shown = evidence?.items.slice(0, ragSlots) ?? [];
+  return shown.length > 0 ? { history, rag: shown.map((i) => i.clusterId), ragCounts: shown.map((i) => i.count) } : { history, rag: null };
 }
 
 /** Mixture weights: `rag` for the key's retrieved successor shares, `popularity` for the recent share of each cluster as anyone's next; the model gets the rest. */

@@ -1,7 +1,7 @@
 import { advanceRecent, emptyRecent, type ClusterId } from "@freshrec/core";
 import type { ServedAnswer } from "@freshrec/retriever";
 import type { Arm, ExperimentControl } from "./experiment.js";
-import { blendWithRag } from "@freshrec/scorer";
+import { blendWithRag, ragPrompt } from "@freshrec/scorer";
 import type { Mode, NextInterestsAnswer } from "./api-schemas.js";
 import type { JsonText } from "./json-text.js";
 import type { ModelManager, ServingScorer, ServingTable } from "./model-manager.js";
@@ -154,9 +154,7 @@ export class Predictor {
     try {
       const { scorer, baseId, adapterId, layout } = lease.value;
       const retrieved = await this.o.store.successors(history, { asOf, windowMs: this.o.liveWindowMs, n: Math.max(layout.ragSlots, LIVE_RAG_ITEMS), method: this.o.ragMethod });
-      const shown = retrieved.items.slice(0, layout.ragSlots);
-      const prompt = shown.length > 0 ? { history, rag: shown.map((i) => i.clusterId), ragCounts: shown.map((i) => i.count) } : { history, rag: null };
-      const [dist = []] = await scorer.scoreNext([prompt]);
+      const [dist = []] = await scorer.scoreNext([ragPrompt(history, retrieved, layout.ragSlots)]);
       const weights = table.blend.liveWeights;
       const ranked = blendWithRag(dist, retrieved, weights, table.blend.popularity);
       return {

@@ -54,9 +54,9 @@ const commonEnv = (i: TextAdapterInput | AdapterInput): Record<string, string> =
 /**
  * A trainer backend that runs a user-configured command for adapters (contract in external/README.md):
  * inputs arrive as FRESHREC_* environment variables, the adapter GGUF must appear at FRESHREC_ADAPTER_OUT.
- * Cluster-token bases are still pretrained by `base` (normally the native trainer); a text base of any architecture
- * gets its adapters from the command (FRESHREC_MODEL_KIND=text, prompt and answer token ids per line). The jobs gate
- * the adapter like any other.
+ * Bases are still trained by `base` (normally the native trainer): cluster-token pretraining and freshrec's own small
+ * text base (text.trainBase). A text base of any architecture gets its adapters from the command
+ * (FRESHREC_MODEL_KIND=text, prompt and answer token ids per line). The jobs gate the adapter like any other.
  */
 export function externalTrainer(argv: readonly string[], base: Trainer): Trainer {
   const [command] = argv;
@@ -64,6 +64,7 @@ export function externalTrainer(argv: readonly string[], base: Trainer): Trainer
   return {
     name: `external:${basename(command)}`,
     pretrainBase: (input) => base.pretrainBase(input),
+    ...(base.trainTextBase ? { trainTextBase: base.trainTextBase.bind(base) } : {}),
     trainAdapter(i) {
       const env = { ...commonEnv(i), FRESHREC_MODEL_KIND: "cluster-token", FRESHREC_TRAIN_JSONL: i.examplesJsonl, FRESHREC_LAYOUT: JSON.stringify(i.layout) };
       return runContract(argv, env, i.outPath, i.onProgress);

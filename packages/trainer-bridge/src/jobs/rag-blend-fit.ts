@@ -1,15 +1,9 @@
 import { historyKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
 import { rollingRagSource } from "../training-set/rag-source.js";
 import type { Snapshot } from "@freshrec/retriever";
-import { fitBlend, type BlendFit, type Popularity, type Prompt, type RagEvidence, type Scorer } from "@freshrec/scorer";
+import { fitBlend, ragPrompt, type BlendFit, type Popularity, type RagEvidence, type Scorer } from "@freshrec/scorer";
 import type { ProgressFn } from "../native/trainer.js";
 import { scoreAll } from "./evaluate.js";
-
-/** The prompt of a history: its RAG slots are the first retrieved successors (none retrieved: the `<none>` slots). */
-export function ragPrompt(history: ClusterId[], evidence: Pick<RagEvidence, "items"> | undefined, layout: LayoutParams): Prompt {
-  const items = evidence?.items.slice(0, layout.ragSlots) ?? [];
-  return items.length > 0 ? { history, rag: items.map((i) => i.clusterId), ragCounts: items.map((i) => i.count) } : { history, rag: null };
-}
 
 /**
  * Fits the blend weights on past transitions the retrieval has not seen: each holdout transition's key is scored
@@ -32,7 +26,7 @@ export async function fitRagBlend(o: {
     if (!index.has(key)) index.set(key, histories.push([...t.history]) - 1);
   }
   const evidence = histories.map((h) => o.snapshot.lookup(h));
-  const dists = await scoreAll(o.scorer, histories.map((h, i) => ragPrompt(h, evidence[i], o.layout)), o.batch, "blend fit", o.onProgress);
+  const dists = await scoreAll(o.scorer, histories.map((h, i) => ragPrompt(h, evidence[i], o.layout.ragSlots)), o.batch, "blend fit", o.onProgress);
   return fitBlend(
     o.holdout.map((t) => {
       const i = index.get(historyKey(t.history))!;
@@ -43,7 +37,7 @@ export async function fitRagBlend(o: {
 }
 
 /** Most recent holdout transitions a live blend is fitted on: each is scored with its own prompt (no sharing by key). */
-export const MAX_LIVE_BLEND_CASES = 2_000;
+const MAX_LIVE_BLEND_CASES = 2_000;
 
 /**
  * Fits the blend for live serving, where retrieval is fresh: each holdout transition is scored with the successors
@@ -69,7 +63,7 @@ export async function fitLiveBlend(o: {
     const items = await source.topCounted(t.history, t.ts);
     evidence.push({ items, support: items.reduce((s, i) => s + i.count, 0) });
   }
-  const dists = await scoreAll(o.scorer, holdout.map((t, i) => ragPrompt([...t.history], evidence[i], o.layout)), o.batch, "live blend fit", o.onProgress);
+  const dists = await scoreAll(o.scorer, holdout.map((t, i) => ragPrompt([...t.history], evidence[i], o.layout.ragSlots)), o.batch, "live blend fit", o.onProgress);
   return fitBlend(
     holdout.map((t, i) => ({ dist: dists[i]!, rag: evidence[i], next: t.next })),
     o.popularity,

@@ -1,12 +1,12 @@
 import { historyKey, parseHistoryKey, type ClusterId, type LayoutParams, type Transition } from "@freshrec/core";
-import { blendWithRag, MODEL_ALONE, popularityOf, type BlendFit, type BlendWeights, type Scorer } from "@freshrec/scorer";
+import { blendWithRag, MODEL_ALONE, popularityOf, ragPrompt, type BlendFit, type BlendWeights, type Scorer } from "@freshrec/scorer";
 import { evaluateGate } from "../gates/gates.js";
 import type { TableMeta, TableRecord } from "@freshrec/registry";
 import { baseLayout, days, JobError, loadForScoring, scoreOptions, type JobContext } from "./context.js";
 import { scoreAll, tableHoldout } from "./evaluate.js";
 import { activeBase } from "./finetune.js";
 import { timed } from "./measure.js";
-import { fitLiveBlend, fitRagBlend, ragPrompt } from "./rag-blend-fit.js";
+import { fitLiveBlend, fitRagBlend } from "./rag-blend-fit.js";
 import { trainingSetConfig } from "./training-data.js";
 import { tableHoldoutStart } from "./windows.js";
 
@@ -47,12 +47,12 @@ async function ragBlendFor(
   if (ctx.config.ragBlend !== "fit") return { weights: ctx.config.ragBlend, reason: "configured" };
   const holdout = transitions.filter((t) => t.ts >= holdoutStart);
   if (holdout.length < MIN_BLEND_CASES) return { weights: MODEL_ALONE, reason: `fit skipped: ${holdout.length} holdout transitions < ${MIN_BLEND_CASES}` };
-  const windowStart = holdoutStart - days(ctx.config.ragWindowDays);
+  const windowMs = days(ctx.config.ragWindowDays);
+  const windowStart = holdoutStart - windowMs;
   const lagged = await ctx.store.snapshot({ start: windowStart, end: holdoutStart, n: ragItems });
   const popularity = popularityOf(recentNexts(transitions, windowStart, holdoutStart), layout.nClusters);
   const { batch, onProgress } = scoreOptions(ctx);
   const fit = await fitRagBlend({ scorer, holdout, snapshot: lagged, popularity, layout, batch, ...(onProgress ? { onProgress } : {}) });
-  const windowMs = days(ctx.config.ragWindowDays);
   const live = await fitLiveBlend({ scorer, transitions, holdoutStart, windowMs, popularity, layout, batch, ...(onProgress ? { onProgress } : {}) });
   return {
     weights: fit.weights,
@@ -111,7 +111,7 @@ export async function refreshTable(ctx: JobContext, opts: { rag?: boolean; adapt
       if (rag) blend = await ragBlendFor(ctx, scorer, recent, holdoutStart, ragItems, layout);
       const histories = keys.map(parseHistoryKey);
       const evidence = histories.map((h) => snapshot?.lookup(h));
-      const dists = await scoreAll(scorer, histories.map((h, i) => ragPrompt(h, evidence[i], layout)), batch, "table", onProgress);
+      const dists = await scoreAll(scorer, histories.map((h, i) => ragPrompt(h, evidence[i], layout.ragSlots)), batch, "table", onProgress);
       return dists.map((d, i) => blendWithRag(d, evidence[i], blend.weights, popularity));
     } finally {
       await model.dispose();
